@@ -1,0 +1,90 @@
+"""Anonymise: destroy the pixels inside regions so that nothing can bring the face back.
+
+Both methods are irreversible in the sense of K-coarse non-interference (K = 4): inside a region,
+the output depends only on pixels outside it, on the per-channel means of a K×K grid of cells over
+it, and on fresh randomness. No deblurring model can recover detail that is not in the output.
+"""
+
+from __future__ import annotations
+
+import secrets
+from enum import Enum
+from typing import Iterable
+
+import cv2
+import numpy as np
+
+from .regions import Region, Shape, region_mask
+
+GRID = 4
+"""Cells per side of the mosaic grid: at most 4, or the method stops being irreversible."""
+
+CELL_JITTER = 10.0
+"""Standard deviation (8-bit levels) of fresh noise added to each cell's colour, so cell means cannot be read back exactly."""
+
+GRAIN = 3.0
+"""Standard deviation of per-pixel grain, so the region does not look like a smooth synthetic gradient."""
+
+
+class Method(Enum):
+    MOSAIC = "mosaic"
+    """Default: a 4×4 grid of cell colours plus fresh noise, smoothed so it reads as a heavy blur."""
+    SOLID = "solid"
+    """A flat black fill."""
+
+
+IRREVERSIBLE_METHODS = frozenset({Method.MOSAIC, Method.SOLID})
+
+
+def fresh_rng() -> np.random.Generator:
+    """A generator seeded from the operating system's randomness (never reproducible)."""
+    return np.random.default_rng(secrets.randbits(128))
+
+
+def anonymise(
+    pixels: np.ndarray,
+    regions: Iterable[Region],
+    method: Method = Method.MOSAIC,
+    shape: Shape = Shape.ELLIPSE,
+    rng: np.random.Generator | None = None,
+) -> np.ndarray:
+    """A copy of `pixels` (H×W×3 uint8) with every region destroyed by `method`."""
+    rng = rng or fresh_rng()
+    out = pixels.copy()
+    height, width = out.shape[:2]
+    for region in regions:
+        x0, y0, x1, y1 = region.clipped(height, width)
+        if x1 <= x0 or y1 <= y0:
+            continue
+        mask = region_mask(region, height, width, shape)
+        box = out[y0:y1, x0:x1]
+        if method is Method.SOLID:
+            box[mask] = 0
+        else:
+            box[mask] = coarse_noise_patch(box, mask, rng)[mask]
+    return out
+
+
+def coarse_noise_patch(box: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A smooth patch the size of `box`, built only from the GRID×GRID cell means of the masked pixels."""
+    height, width = mask.shape
+    rows = _cell_edges(height)
+    cols = _cell_edges(width)
+    masked = box[mask].astype(np.float64)
+    fallback = masked.mean(axis=0) if len(masked) else np.zeros(3)
+    cells = np.empty((len(rows) - 1, len(cols) - 1, 3))
+    for i in range(len(rows) - 1):
+        for j in range(len(cols) - 1):
+            cell_mask = mask[rows[i] : rows[i + 1], cols[j] : cols[j + 1]]
+            cell = box[rows[i] : rows[i + 1], cols[j] : cols[j + 1]][cell_mask]
+            cells[i, j] = cell.mean(axis=0) if len(cell) else fallback
+    cells += rng.normal(0.0, CELL_JITTER, cells.shape)
+    patch = cv2.resize(cells.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
+    patch += rng.normal(0.0, GRAIN, patch.shape).astype(np.float32)
+    return np.clip(np.rint(patch), 0, 255).astype(np.uint8)
+
+
+def _cell_edges(length: int) -> np.ndarray:
+    """Integer borders of min(GRID, length) cells along one side; they depend on the size only."""
+    count = min(GRID, length)
+    return np.linspace(0, length, count + 1).round().astype(int)

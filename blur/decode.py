@@ -1,0 +1,162 @@
+"""Decode: bytes of a photo -> upright 8-bit sRGB pixels (plus alpha), nothing else kept.
+
+Only the pixels survive this stage. Metadata is read just long enough to turn the image upright
+(EXIF orientation) and into sRGB (ICC profile), then dropped with the Pillow image.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pillow_heif
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+
+from .errors import ImageTooLarge, UnreadableImage, UnsupportedImage
+
+pillow_heif.register_heif_opener()
+Image.init()  # register every Pillow plugin now, so the format allow-list below can name them
+
+DEFAULT_MAX_PIXELS = 100_000_000
+"""Refuse images above 100 megapixels by default: about 1.5 GB of working memory per worker."""
+
+# Pillow's parsers we accept (MPO comes through the JPEG parser); everything else is refused before any parser code runs on the bytes.
+ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "BMP", "GIF", "HEIF")
+
+IMAGE_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".mpo", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif", ".heic", ".heif", ".hif"}
+)
+"""File name extensions of the formats above: what a folder scan picks up."""
+
+_SRGB = ImageCms.createProfile("sRGB")
+
+
+@dataclass(frozen=True, eq=False)
+class Photo:
+    """An upright photo in sRGB: `pixels` is H×W×3 uint8, `alpha` is H×W uint8 or None."""
+
+    pixels: np.ndarray
+    alpha: np.ndarray | None
+    format: str
+    """Pillow's name for the input format ('JPEG', 'PNG', 'HEIF', ...): it decides the output format."""
+
+    @property
+    def height(self) -> int:
+        return self.pixels.shape[0]
+
+    @property
+    def width(self) -> int:
+        return self.pixels.shape[1]
+
+
+def read_photo(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
+    """Read and decode the photo at `path`."""
+    try:
+        data = Path(path).read_bytes()
+    except IsADirectoryError:
+        raise UnreadableImage("is a folder, not a photo") from None
+    except PermissionError:
+        raise UnreadableImage("permission denied: cannot read this file") from None
+    except OSError as exc:
+        raise UnreadableImage(f"cannot read this file ({exc.strerror or exc})") from None
+    return decode_photo(data, max_pixels=max_pixels)
+
+
+def decode_photo(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
+    """Decode an encoded photo into upright sRGB pixels; refuse what we cannot handle safely."""
+    if not data:
+        raise UnreadableImage("the file is empty")
+    with warnings.catch_warnings():
+        # We enforce our own pixel limit below; Pillow's warning would only be noise.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            with Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as image:
+                _check_size(image.size, max_pixels)
+                _check_single_frame(image)
+                image.load()
+                return _to_photo(image)
+        except Image.DecompressionBombError:
+            raise ImageTooLarge(
+                "the image declares more pixels than it is safe to decode; "
+                "raise the limit with --max-megapixels if you trust this file"
+            ) from None
+        except UnidentifiedImageError:
+            raise UnreadableImage(
+                "not a photo in a supported format (JPEG, PNG, WebP, TIFF, BMP, GIF, HEIC)"
+            ) from None
+        except (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError) as exc:
+            # Pillow signals truncated and corrupt data with a mix of these.
+            raise UnreadableImage(f"the image data is damaged or truncated ({exc})") from None
+
+
+def _check_size(size: tuple[int, int], max_pixels: int) -> None:
+    width, height = size
+    if width <= 0 or height <= 0:
+        raise UnreadableImage(f"the image declares an impossible size {width}×{height}")
+    if width * height > max_pixels:
+        raise ImageTooLarge(
+            f"the image is {width}×{height} = {width * height / 1e6:.0f} megapixels, over the limit of "
+            f"{max_pixels / 1e6:.0f}; raise it with --max-megapixels if this machine has the memory"
+        )
+
+
+def _check_single_frame(image: Image.Image) -> None:
+    # MPO (camera JPEGs with an embedded preview or depth map) is read as its primary image:
+    # the other pictures are never copied to the output.
+    frames = getattr(image, "n_frames", 1)
+    if frames > 1 and image.format != "MPO":
+        raise UnsupportedImage(
+            f"this {image.format} file holds {frames} frames or pages; only single images are "
+            "anonymised, so nothing was written. Export each frame as its own photo first"
+        )
+
+
+def _to_photo(image: Image.Image) -> Photo:
+    source_format = image.format or "PNG"
+    icc = image.info.get("icc_profile")
+    image = _normalise_mode(_apply_orientation(image))
+    alpha = None
+    if image.mode == "RGBA":
+        alpha = np.asarray(image.getchannel("A")).copy()
+        image = image.convert("RGB")
+    image = _to_srgb(image, icc) if icc else image.convert("RGB")
+    pixels = np.ascontiguousarray(np.asarray(image, dtype=np.uint8))
+    return Photo(pixels=pixels, alpha=alpha, format=source_format)
+
+
+def _apply_orientation(image: Image.Image) -> Image.Image:
+    try:
+        return ImageOps.exif_transpose(image)
+    except Exception as exc:  # a malformed EXIF block must not let a sideways photo through unnoticed
+        raise UnreadableImage(f"the photo's orientation data is damaged ({exc})") from None
+
+
+def _normalise_mode(image: Image.Image) -> Image.Image:
+    """Any Pillow mode -> 'RGB', 'RGBA' or 'CMYK' (kept for its ICC profile), in 8 bits."""
+    mode = image.mode
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        values = np.asarray(image, dtype=np.int64)
+        if mode != "I" or values.max(initial=0) > 255:
+            values = values >> 8
+        return Image.fromarray(np.clip(values, 0, 255).astype(np.uint8), "L").convert("RGB")
+    if mode == "F":
+        values = np.asarray(image, dtype=np.float64)
+        if values.max(initial=0) <= 1.0:
+            values = values * 255
+        return Image.fromarray(np.clip(values, 0, 255).astype(np.uint8), "L").convert("RGB")
+    if mode in ("RGB", "RGBA", "CMYK"):
+        return image
+    has_alpha = "A" in mode or "a" in mode or "transparency" in image.info
+    return image.convert("RGBA" if has_alpha else "RGB")
+
+
+def _to_srgb(image: Image.Image, icc: bytes) -> Image.Image:
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        return ImageCms.profileToProfile(image, source, _SRGB, outputMode="RGB")
+    except (ImageCms.PyCMSError, OSError, ValueError):
+        # An unusable colour profile costs colour accuracy, not privacy: keep the pixels as they are.
+        return image.convert("RGB")

@@ -1,0 +1,145 @@
+"""Encode: fresh file bytes from a pixel array, and the atomic write of those bytes.
+
+The image handed to the encoder is built from the array alone, so it has no metadata to copy;
+the save options come from a fixed allow-list. `verify_encoded` re-reads the result before it is
+written, so a Pillow change that starts adding metadata fails closed instead of leaking.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .errors import OutputError, OutputExists, VerificationFailed
+
+DEFAULT_QUALITY = 92
+
+
+@dataclass(frozen=True)
+class OutputFormat:
+    pillow_name: str
+    extensions: tuple[str, ...]
+    """File name extensions for this format; the first is the one we write."""
+    keeps_alpha: bool
+
+
+OUTPUT_FORMATS = {
+    "JPEG": OutputFormat("JPEG", (".jpg", ".jpeg", ".jpe"), False),
+    "PNG": OutputFormat("PNG", (".png",), True),
+    "WEBP": OutputFormat("WEBP", (".webp",), True),
+    "TIFF": OutputFormat("TIFF", (".tif", ".tiff"), True),
+    "BMP": OutputFormat("BMP", (".bmp",), False),
+}
+
+# Input formats written as another format: HEIC encoding is slow (~20 s per 12-MP photo) and
+# JPEG is what every site accepts; a GIF is a single frame by the time it gets here.
+_OUTPUT_FOR_INPUT = {"MPO": "JPEG", "HEIF": "JPEG", "GIF": "PNG"}
+
+# What Pillow reports on re-reading our own output; anything else there is metadata we did not write.
+_ALLOWED_INFO = {
+    "JPEG": {"jfif", "jfif_version", "jfif_unit", "jfif_density", "dpi", "progressive", "progression"},
+    "PNG": set(),
+    "WEBP": {"loop", "background", "duration", "timestamp"},
+    "TIFF": {"compression", "dpi", "resolution"},
+    "BMP": {"compression", "dpi"},
+}
+
+
+def output_format_for(input_format: str) -> OutputFormat:
+    """The format an anonymised copy of an `input_format` photo is written in."""
+    name = _OUTPUT_FOR_INPUT.get(input_format, input_format)
+    return OUTPUT_FORMATS.get(name, OUTPUT_FORMATS["PNG"])
+
+
+def encode_image(
+    pixels: np.ndarray,
+    alpha: np.ndarray | None,
+    output: OutputFormat,
+    quality: int = DEFAULT_QUALITY,
+) -> bytes:
+    """Encode RGB pixels (and alpha where the format keeps it) into fresh file bytes."""
+    if alpha is not None and not output.keeps_alpha:
+        pixels = _flatten_on_white(pixels, alpha)
+        alpha = None
+    if alpha is not None:
+        image = Image.fromarray(np.dstack([pixels, alpha]), "RGBA")
+    else:
+        image = Image.fromarray(np.ascontiguousarray(pixels), "RGB")
+    buffer = io.BytesIO()
+    if output.pillow_name == "JPEG":
+        image.save(buffer, "JPEG", quality=quality, optimize=True)
+    elif output.pillow_name == "WEBP":
+        image.save(buffer, "WEBP", quality=quality, method=4)
+    elif output.pillow_name == "TIFF":
+        image.save(buffer, "TIFF", compression="tiff_adobe_deflate")
+    else:
+        image.save(buffer, output.pillow_name)
+    return buffer.getvalue()
+
+
+def verify_encoded(data: bytes, output: OutputFormat, height: int, width: int) -> None:
+    """Raise VerificationFailed unless `data` is a plain image of the expected format and size."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            unexpected = set(image.info) - _ALLOWED_INFO[output.pillow_name]
+            if image.format != output.pillow_name or image.size != (width, height):
+                raise VerificationFailed(f"the encoded output is not a {width}×{height} {output.pillow_name}")
+            if unexpected:
+                raise VerificationFailed(f"the encoded output carries metadata ({', '.join(sorted(unexpected))})")
+    except VerificationFailed:
+        raise
+    except Exception as exc:
+        raise VerificationFailed(f"the encoded output cannot be read back ({exc})") from None
+
+
+def write_atomically(data: bytes, destination: Path, *, overwrite: bool = False) -> None:
+    """Write `data` to `destination` completely or not at all.
+
+    The bytes go to a hidden temporary file in the destination folder, are flushed to disk, and are
+    then linked (or, with `overwrite`, renamed) into place, so no reader ever sees a partial file.
+    """
+    folder = destination.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=folder, prefix=".blur-", suffix=".part")
+    except OSError as exc:
+        raise OutputError(f"cannot write in {folder} ({exc.strerror or exc})") from None
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if overwrite:
+            os.replace(temporary, destination)
+        else:
+            _link_without_overwrite(temporary, destination)
+    except OSError as exc:
+        raise OutputError(f"cannot write {destination.name} ({exc.strerror or exc})") from None
+    finally:
+        if os.path.lexists(temporary):
+            os.unlink(temporary)
+
+
+def _link_without_overwrite(temporary: str, destination: Path) -> None:
+    try:
+        os.link(temporary, destination)  # fails if the destination exists: never clobbers
+    except FileExistsError:
+        raise OutputExists(destination) from None
+    except OSError:
+        # File systems without hard links (FAT, exFAT on USB sticks): check, then rename.
+        if os.path.lexists(destination):
+            raise OutputExists(destination) from None
+        os.replace(temporary, destination)
+
+
+def _flatten_on_white(pixels: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Composite over white, as a viewer would show it, for formats without transparency."""
+    weight = alpha.astype(np.float32)[..., None] / 255.0
+    return np.rint(pixels * weight + 255.0 * (1.0 - weight)).astype(np.uint8)

@@ -1,0 +1,138 @@
+"""The pipeline for one photo: decode → detect → regions → anonymise → encode → verify → write."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .anonymise import Method, anonymise
+from .decode import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, read_photo
+from .detect import DEFAULT_DETECTOR, Detector, detect_faces, load_detector
+from .encode import DEFAULT_QUALITY, OutputFormat, encode_image, output_format_for, verify_encoded, write_atomically
+from .errors import OutputError, OutputExists
+from .regions import DEFAULT_PADDING, Region, Shape, regions_from_detections
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that decides how a photo is anonymised. The defaults are the safe ones."""
+
+    method: Method = Method.MOSAIC
+    shape: Shape = Shape.ELLIPSE
+    padding: float = DEFAULT_PADDING
+    detector: str = DEFAULT_DETECTOR
+    detector_options: dict = field(default_factory=dict, hash=False)
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    quality: int = DEFAULT_QUALITY
+
+    def load_detector(self) -> Detector:
+        return load_detector(self.detector, **self.detector_options)
+
+
+@dataclass(frozen=True, eq=False)
+class Anonymised:
+    """An anonymised image in memory and the regions that were destroyed in it."""
+
+    pixels: np.ndarray
+    alpha: np.ndarray | None
+    regions: list[Region]
+
+
+def find_regions(pixels: np.ndarray, settings: Settings = Settings(), detector: Detector | None = None) -> list[Region]:
+    """The padded regions around every face the detector finds in `pixels`."""
+    detections = detect_faces(pixels, detector or settings.load_detector())
+    height, width = pixels.shape[:2]
+    return regions_from_detections(detections, height, width, settings.padding)
+
+
+def anonymise_image(
+    pixels: np.ndarray,
+    settings: Settings = Settings(),
+    *,
+    alpha: np.ndarray | None = None,
+    regions: list[Region] | None = None,
+    detector: Detector | None = None,
+    rng: np.random.Generator | None = None,
+) -> Anonymised:
+    """Destroy every face in an upright H×W×3 uint8 RGB image.
+
+    Pass `regions` to skip detection (e.g. regions a person reviewed). Alpha inside destroyed
+    regions becomes opaque, so transparency cannot carry a face's outline.
+    """
+    if pixels.ndim != 3 or pixels.shape[2] != 3 or pixels.dtype != np.uint8:
+        raise ValueError("pixels must be an H×W×3 uint8 RGB array")
+    if regions is None:
+        regions = find_regions(pixels, settings, detector)
+    out = anonymise(pixels, regions, settings.method, settings.shape, rng)
+    if alpha is not None and regions:
+        alpha = alpha.copy()
+        alpha[np.any(out != pixels, axis=2) | _region_boxes(regions, alpha.shape)] = 255
+    return Anonymised(out, alpha, regions)
+
+
+def _region_boxes(regions: list[Region], shape: tuple[int, int]) -> np.ndarray:
+    mask = np.zeros(shape, bool)
+    for region in regions:
+        x0, y0, x1, y1 = region.clipped(*shape)
+        mask[y0:y1, x0:x1] = True
+    return mask
+
+
+@dataclass(frozen=True, eq=False)
+class FileResult:
+    """What happened to one photo that was anonymised and written."""
+
+    output: Path
+    regions: list[Region]
+    width: int
+    height: int
+
+
+def anonymise_file(
+    source: str | Path,
+    destination: str | Path,
+    settings: Settings = Settings(),
+    *,
+    overwrite: bool = False,
+    detector: Detector | None = None,
+    rng: np.random.Generator | None = None,
+) -> FileResult:
+    """Anonymise the photo at `source` and write it to `destination`, or raise a BlurError.
+
+    Nothing is written unless every stage succeeds, and the source is never overwritten. If the
+    destination's extension does not match the format written (a PNG named .jpg, a HEIC photo
+    written as JPEG), the extension is corrected: `FileResult.output` is the path written.
+    """
+    source = Path(source)
+    photo = read_photo(source, max_pixels=settings.max_pixels)
+    output = output_format_for(photo.format)
+    destination = with_extension(Path(destination), output)
+    if _same_file(source, destination):
+        raise OutputError("the output would replace the original photo; choose another output name")
+    if not overwrite and os.path.lexists(destination):
+        raise OutputExists(destination)
+    result = anonymise_image(photo.pixels, settings, alpha=photo.alpha, detector=detector, rng=rng)
+    data = encode_image(result.pixels, result.alpha, output, settings.quality)
+    verify_encoded(data, output, photo.height, photo.width)
+    write_atomically(data, destination, overwrite=overwrite)
+    return FileResult(destination, result.regions, photo.width, photo.height)
+
+
+def with_extension(path: Path, output: OutputFormat) -> Path:
+    """`path` with its extension replaced by the output format's, unless it already names that format."""
+    suffix = path.suffix.lower()
+    if suffix in output.extensions:
+        return path
+    if suffix in IMAGE_EXTENSIONS:
+        return path.with_suffix(output.extensions[0])
+    return path.with_name(path.name + output.extensions[0])
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve() or (b.exists() and a.samefile(b))
+    except OSError:
+        return False

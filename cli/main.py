@@ -1,0 +1,206 @@
+"""`blur`: the command line. It parses arguments, calls the library, and prints outcomes."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import unicodedata
+from enum import IntEnum
+from typing import Sequence, TextIO
+
+from blur import __version__
+from blur.anonymise import IRREVERSIBLE_METHODS, Method
+from blur.batch import Outcome, Status, plan_jobs, run_batch, summarise, write_report
+from blur.decode import DEFAULT_MAX_PIXELS
+from blur.detect import DETECTORS, DEFAULT_DETECTOR
+from blur.errors import BlurError
+from blur.pipeline import Settings
+from blur.regions import DEFAULT_PADDING, Shape
+
+
+class ExitStatus(IntEnum):
+    OK = 0
+    SOME_FAILED = 1
+    USAGE = 2
+    INTERRUPTED = 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="blur",
+        description=(
+            "Irreversibly destroy every face found in photos and write copies with no metadata "
+            "(no GPS, camera serials, times or thumbnails). Originals are never modified. "
+            "Check the results by eye before posting: no detector finds every face."
+        ),
+    )
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="photos, or folders searched recursively")
+    parser.add_argument("-o", "--output", metavar="DIR",
+                        help="write copies under DIR, mirroring folders (default: beside each photo, as NAME.blurred.EXT)")
+    parser.add_argument("--random-names", action="store_true",
+                        help="give outputs random file names, so names and folder names (often dates and places) do not travel with the photo")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace existing outputs (default: keep them, so an interrupted batch resumes)")
+    parser.add_argument("--method", choices=[m.value for m in Method], default=Method.MOSAIC.value,
+                        help="mosaic: coarse 4×4 colour cells with fresh noise, read as a heavy blur (default); "
+                             "solid: black fill. Both are irreversible")
+    parser.add_argument("--shape", choices=[s.value for s in Shape], default=Shape.ELLIPSE.value,
+                        help="shape of each destroyed region (default: ellipse)")
+    parser.add_argument("--padding", type=_positive_float, default=DEFAULT_PADDING, metavar="F",
+                        help=f"grow each detected face box by this factor (default: {DEFAULT_PADDING})")
+    parser.add_argument("--detector", choices=sorted(DETECTORS), default=DEFAULT_DETECTOR,
+                        help=f"face detector (default: {DEFAULT_DETECTOR})")
+    parser.add_argument("--threshold", type=_unit_float, metavar="T",
+                        help="detection threshold between 0 and 1; lower finds more faces and more false alarms")
+    parser.add_argument("-j", "--workers", type=_positive_int, metavar="N",
+                        help="worker processes (default: one per CPU core)")
+    parser.add_argument("--report", metavar="FILE",
+                        help="write a report of every file (faces, boxes, status, errors): JSON, or CSV if FILE ends in .csv")
+    parser.add_argument("--max-megapixels", type=_positive_float, default=DEFAULT_MAX_PIXELS / 1e6, metavar="N",
+                        help=f"refuse larger images (default: {DEFAULT_MAX_PIXELS / 1e6:.0f})")
+    parser.add_argument("--quality", type=_quality, default=92, metavar="Q",
+                        help="JPEG/WebP quality, 1-100 (default: 92)")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return parser
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    options = {} if args.threshold is None else {"threshold": args.threshold}
+    return Settings(
+        method=Method(args.method),
+        shape=Shape(args.shape),
+        padding=args.padding,
+        detector=args.detector,
+        detector_options=options,
+        max_pixels=int(args.max_megapixels * 1e6),
+        quality=args.quality,
+    )
+
+
+def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+    stdout = stdout or sys.stdout
+    stderr = stderr or sys.stderr
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits 0 for --help/--version and 2 for bad usage
+        return int(exc.code or 0)
+    settings = settings_from(args)
+    assert settings.method in IRREVERSIBLE_METHODS
+    jobs = plan_jobs(args.paths, args.output, random_names=args.random_names)
+    if not jobs:
+        print("blur: no photos found in the given folders", file=stderr)
+        return ExitStatus.USAGE
+    outcomes: list[Outcome] = []
+    try:
+        with _progress(len(jobs), stderr) as bar:
+            for outcome in run_batch(jobs, settings, workers=args.workers, overwrite=args.overwrite):
+                outcomes.append(outcome)
+                _print_line(outcome_line(outcome), bar, stdout)
+                if bar is not None:
+                    bar.update()
+    except KeyboardInterrupt:
+        print(f"\nblur: interrupted after {len(outcomes)} of {len(jobs)} photos; no partial files were left. "
+              "Run the same command again to resume.", file=stderr)
+        _report(args, outcomes, settings, stderr)
+        return ExitStatus.INTERRUPTED
+    except BlurError as exc:  # e.g. the detector cannot be loaded at all
+        print(f"blur: {exc}", file=stderr)
+        return ExitStatus.SOME_FAILED
+    counts = summarise(outcomes)
+    print(f"blur: {len(outcomes)} photos: {counts['done']} anonymised, {counts['skipped']} already done, "
+          f"{counts['failed']} failed; {counts['faces']} faces destroyed", file=stderr)
+    if not _report(args, outcomes, settings, stderr):
+        return ExitStatus.SOME_FAILED
+    return ExitStatus.SOME_FAILED if counts["failed"] else ExitStatus.OK
+
+
+def outcome_line(outcome: Outcome) -> str:
+    source = printable(os.fsdecode(outcome.source))
+    if outcome.status is Status.DONE:
+        faces = len(outcome.faces)
+        return f"done     {source} -> {printable(os.fsdecode(outcome.destination))} ({faces} face{'s' * (faces != 1)})"
+    if outcome.status is Status.SKIPPED:
+        return f"skipped  {source}: {printable(os.fsdecode(outcome.destination))} already exists"
+    return f"FAILED   {source}: {printable(outcome.error or 'unknown error')}"
+
+
+def printable(text: str) -> str:
+    """`text` with control characters and undecodable bytes escaped, safe to print on a terminal."""
+    out = []
+    for char in text:
+        if 0xDC80 <= ord(char) <= 0xDCFF:  # a byte that was not valid UTF-8 (surrogateescape)
+            out.append(f"\\x{ord(char) - 0xDC00:02x}")
+        elif unicodedata.category(char).startswith("C"):
+            out.append(char.encode("unicode_escape").decode("ascii"))
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def _report(args: argparse.Namespace, outcomes: list[Outcome], settings: Settings, stderr: TextIO) -> bool:
+    if not args.report:
+        return True
+    try:
+        write_report(outcomes, args.report, settings)
+    except BlurError as exc:
+        print(f"blur: the report was not written: {exc}", file=stderr)
+        return False
+    return True
+
+
+class _NoBar:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _progress(total: int, stream: TextIO):
+    """A progress bar on an interactive terminal; nothing when output is piped or captured."""
+    if total > 1 and hasattr(stream, "isatty") and stream.isatty():
+        from tqdm import tqdm
+
+        return tqdm(total=total, unit="photo", file=stream, dynamic_ncols=True)
+    return _NoBar()
+
+
+def _print_line(line: str, bar, stdout: TextIO) -> None:
+    if bar is not None:
+        bar.write(line, file=stdout)
+    else:
+        print(line, file=stdout, flush=True)
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be greater than 0")
+    return value
+
+
+def _unit_float(text: str) -> float:
+    value = float(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError("must be between 0 and 1")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
+def _quality(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 100:
+        raise argparse.ArgumentTypeError("must be from 1 to 100")
+    return value
+
+
+if __name__ == "__main__":
+    sys.exit(main())
