@@ -7,7 +7,7 @@ import os
 import sys
 import unicodedata
 from enum import IntEnum
-from typing import Sequence, TextIO
+from typing import Callable, Sequence, TextIO
 
 from blur import __version__
 from blur.anonymise import IRREVERSIBLE_METHODS, Method
@@ -78,9 +78,27 @@ def settings_from(args: argparse.Namespace) -> Settings:
     )
 
 
+Subcommand = Callable[[list[str], TextIO, TextIO], int]
+
+
+def _subcommands() -> dict[str, Subcommand]:
+    """`blur NAME ...` runs the subcommand NAME; anything else anonymises the paths given."""
+    return {}
+
+
 def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+    """Run `blur` with `argv` (default: the process arguments) and return the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
+    subcommands = _subcommands()
+    if argv and argv[0] in subcommands:
+        return subcommands[argv[0]](argv[1:], stdout, stderr)
+    return anonymise_paths(argv, stdout, stderr)
+
+
+def anonymise_paths(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
+    """`blur PATH...`: anonymise photos and folders."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
