@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .anonymise import Method, anonymise
+from .check import verify_no_metadata
 from .decode import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, read_photo
 from .detect import DEFAULT_DETECTOR, Detector, detect_faces, load_detector
 from .encode import DEFAULT_QUALITY, OutputFormat, encode_image, output_format_for, verify_encoded, write_atomically
@@ -117,6 +118,7 @@ def anonymise_file(
     result = anonymise_image(photo.pixels, settings, alpha=photo.alpha, detector=detector, rng=rng)
     data = encode_image(result.pixels, result.alpha, output, settings.quality)
     verify_encoded(data, output, photo.height, photo.width)
+    verify_no_metadata(data)  # the container walk `blur check` does: nothing but the image, or no file
     write_atomically(data, destination, overwrite=overwrite)
     return FileResult(destination, result.regions, photo.width, photo.height)
 
