@@ -249,3 +249,21 @@ def test_damaged_files_raise_only_unreadable(corpus, data):
         find_metadata(bytes(damaged))
     except UnreadableImage:
         pass
+
+
+def test_gif_and_bmp_walkers():
+    """Formats outside the corpus that `blur check` still reads: comments, extra frames, trailers."""
+    import numpy as np
+    from PIL import Image
+
+    frame = Image.fromarray(np.random.default_rng(2).integers(0, 256, (20, 24, 3), dtype=np.uint8))
+    plain, commented = io.BytesIO(), io.BytesIO()
+    frame.save(plain, "GIF")
+    frame.save(commented, "GIF", comment=b"SFMARK-gif-comment", save_all=True, append_images=[frame.rotate(90)])
+    assert find_metadata(plain.getvalue()) == []
+    kinds = [f.kind for f in find_metadata(commented.getvalue() + b"SFMARK-gif-trailer")]
+    assert kinds == ["comment", "more images", "bytes after the end"]
+    bmp = io.BytesIO()
+    frame.save(bmp, "BMP")
+    assert find_metadata(bmp.getvalue()) == []
+    assert [f.kind for f in find_metadata(bmp.getvalue() + b"SFMARK")] == ["bytes after the end"]
