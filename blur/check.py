@@ -21,7 +21,7 @@ import numpy as np
 
 from .decode import DEFAULT_MAX_PIXELS, decode_photo
 from .detect import Detection, Detector, load_detector
-from .errors import UnreadableImage, VerificationFailed
+from .errors import BlurError, UnreadableImage, VerificationFailed
 
 FACE_CHECK_THRESHOLD = 0.1
 """Candidates are searched for at half the anonymiser's default threshold, to show borderline faces."""
@@ -67,6 +67,8 @@ class CheckReport:
     candidates: tuple[FaceCandidate, ...] | None = None
     """Face candidates at `FACE_CHECK_THRESHOLD` or above; None when faces were not searched for."""
     alarm_threshold: float = FACE_ALARM_THRESHOLD
+    face_error: str | None = None
+    """Why faces could not be searched for (e.g. an animation), when they could not."""
 
     @property
     def faces(self) -> list[Detection]:
@@ -80,7 +82,7 @@ class CheckReport:
 
     @property
     def clean(self) -> bool:
-        return not self.metadata and not self.faces
+        return not self.metadata and not self.faces and self.face_error is None
 
 
 def check_file(path: str | Path, **options) -> CheckReport:
@@ -105,11 +107,15 @@ def check_photo(
     """The identifying metadata in `data` and, if `faces`, the face candidates in its pixels."""
     kind = image_format(data)
     metadata = tuple(find_metadata(data))
-    candidates = None
+    candidates = error = None
     if faces:
-        pixels = decode_photo(data, max_pixels=max_pixels).pixels
-        candidates = tuple(find_face_candidates(pixels, detector))
-    return CheckReport(kind, metadata, candidates, alarm_threshold)
+        try:
+            pixels = decode_photo(data, max_pixels=max_pixels).pixels
+        except BlurError as exc:  # the metadata found is still worth reporting
+            error = str(exc)
+        else:
+            candidates = tuple(find_face_candidates(pixels, detector))
+    return CheckReport(kind, metadata, candidates, alarm_threshold, error)
 
 
 def find_face_candidates(pixels: np.ndarray, detector: Detector | None = None) -> list[FaceCandidate]:

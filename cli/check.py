@@ -78,6 +78,8 @@ def report_lines(name: str, report: CheckReport) -> list[str]:
         lines = [f"FOUND    {name}:"]
         lines += [f"  - {printable(str(finding))}" for finding in report.metadata]
         lines += [f"  - face {_box(d)} (score {d.score:.2f})" for d in report.faces]
+        if report.face_error:
+            lines.append(f"  - faces not checked: {printable(report.face_error)}")
     lines += [f"  look at: possible face {_box(d)} (score {d.score:.2f}, often a false alarm)"
               for d in weak]
     return lines

@@ -267,3 +267,15 @@ def test_gif_and_bmp_walkers():
     frame.save(bmp, "BMP")
     assert find_metadata(bmp.getvalue()) == []
     assert [f.kind for f in find_metadata(bmp.getvalue() + b"SFMARK")] == ["bytes after the end"]
+
+
+def test_an_animation_is_not_clean_even_without_metadata(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    frames = [Image.fromarray(np.full((16, 16, 3), value, np.uint8)) for value in (0, 255)]
+    path = tmp_path / "animated.gif"
+    frames[0].save(path, save_all=True, append_images=frames[1:])
+    report = check_file(path)
+    assert [f.kind for f in report.metadata] == ["more images"]
+    assert report.face_error and not report.clean
