@@ -83,7 +83,7 @@ Subcommand = Callable[[list[str], TextIO, TextIO], int]
 
 def _subcommands() -> dict[str, Subcommand]:
     """`blur NAME ...` runs the subcommand NAME; anything else anonymises the paths given."""
-    return {"check": __import__(f"{__package__}.check", fromlist=["run"]).run}
+    return {"check": __import__("blur_cli.check", fromlist=["run"]).run}
 
 
 def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
