@@ -15,6 +15,10 @@ from blur.errors import BlurError
 from .main import ExitStatus, _unit_float, printable
 
 
+SHOWN_WEAK = 10
+"""Weak candidates listed per photo, strongest first (a crowd photo can have dozens)."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="blur check",
@@ -81,7 +85,9 @@ def report_lines(name: str, report: CheckReport) -> list[str]:
         if report.face_error:
             lines.append(f"  - faces not checked: {printable(report.face_error)}")
     lines += [f"  look at: possible face {_box(d)} (score {d.score:.2f}, often a false alarm)"
-              for d in weak]
+              for d in weak[:SHOWN_WEAK]]
+    if len(weak) > SHOWN_WEAK:
+        lines.append(f"  look at: ... and {len(weak) - SHOWN_WEAK} weaker candidates")
     return lines
 
 
