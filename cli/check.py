@@ -84,7 +84,7 @@ def report_lines(name: str, report: CheckReport) -> list[str]:
         lines += [f"  - face {_box(d)} (score {d.score:.2f})" for d in report.faces]
         if report.face_error:
             lines.append(f"  - faces not checked: {printable(report.face_error)}")
-    lines += [f"  look at: possible face {_box(d)} (score {d.score:.2f}, often a false alarm)"
+    lines += [f"  look at: possible face {_box(d)} (score {d.score:.2f})"
               for d in weak[:SHOWN_WEAK]]
     if len(weak) > SHOWN_WEAK:
         lines.append(f"  look at: ... and {len(weak) - SHOWN_WEAK} weaker candidates")
