@@ -4,7 +4,9 @@ Metadata is found by walking the file's own container structure (JPEG segments, 
 chunks, TIFF directories, GIF blocks, HEIF boxes) instead of asking a decoder what it understood:
 a decoder silently skips what it does not know, and what it skips is exactly what leaks. Anything
 that is not on a short allow-list of format basics is reported, as are bytes after the image's end.
-Faces are searched for with the detector at a low threshold, so a face the anonymiser missed shows.
+Faces are searched for with the detector at a low threshold: clear faces fail the check, weaker
+candidates are listed for a person to look at, and candidates that are featureless blobs (faces
+already destroyed) are set aside.
 
 The batch calls `verify_no_metadata` on every encoded output before it is written (fail closed);
 the face search is left to `blur check`, as it would double the detection time of every photo.
@@ -135,10 +137,11 @@ BLOB_FINE_DETAIL = 5.0
 def looks_destroyed(pixels: np.ndarray, box: Detection) -> bool:
     """Whether the middle half of `box` is a smooth blob, at the box's scale and at the pixel scale.
 
-    A face has eyes and a mouth: in an 8×8 summary of the middle of its box they leave at least
-    10 grey levels once a bilinear gradient is taken out (99 % of wider-dev faces >= 20 px), and
-    small faces keep pixel-scale edges. A destroyed region has neither. Either measure alone
-    mistakes real faces for blobs (large faces are smooth at the pixel scale; tiny ones at 8×8).
+    A face has eyes and a mouth: they leave grey-level structure in an 8×8 summary of the middle of
+    its box once a bilinear gradient is taken out, and small faces keep pixel-scale edges. A region
+    destroyed by the tool (or a heavy blur) has neither. Either measure alone mistakes many real
+    faces for blobs (large faces are smooth at the pixel scale, tiny ones at 8×8); together they
+    take 1-2 % of wider-dev faces >= 20 px for blobs, more among faces under 20 px.
     """
     x0, y0, x1, y1 = box.x0, box.y0, box.x1, box.y1
     height, width = pixels.shape[:2]
