@@ -335,3 +335,37 @@ def test_cli_with_no_photos_is_a_usage_error(tmp_path):
     err = io.StringIO()
     assert main(["review", "--no-browser", str(tmp_path)], io.StringIO(), err) == 2
     assert "no photos" in err.getvalue()
+
+
+def test_large_photo_is_shown_downscaled_and_previewed_in_full_resolution_coordinates(tmp_path):
+    source = tmp_path / "wide.png"
+    Image.fromarray(np.full((1500, 2400, 3), 200, np.uint8)).save(source)
+    server = start_server([source])
+    try:
+        status, _, view = call(server, "GET", "api/photos/0/view")
+        assert status == 200 and Image.open(io.BytesIO(view)).size == (1600, 1000)
+        corner = {"x0": 1200, "y0": 750, "x1": 2400, "y1": 1500}  # the bottom-right quarter, in photo pixels
+        status, _, body = call(server, "POST", "api/photos/0/preview",
+                               {"regions": [corner], "method": "solid", "shape": "rectangle"})
+        assert status == 200
+        preview = np.asarray(Image.open(io.BytesIO(body)).convert("RGB")).astype(int)
+        assert preview.shape == (1000, 1600, 3)
+        assert preview[510:990, 810:1590].max() < 30 and preview[10:490, 10:790].min() > 170
+        status, record = call_json(server, "POST", "api/photos/0/export", {})
+        assert status == 200
+    finally:
+        server.stop()
+    exported = read_photo(record["exported"]).pixels
+    assert exported.shape == (1500, 2400, 3)
+    assert (exported[750:, 1200:] == 0).all() and (exported[:750] == 200).all() and (exported[:, :1200] == 200).all()
+
+
+def test_file_names_that_are_not_utf8_are_listed(tmp_path):
+    name = os.fsdecode(b"caf\xe9.png")
+    face_png(tmp_path / "a.png").rename(tmp_path / name)
+    server = start_server([tmp_path])
+    try:
+        status, body = call_json(server, "GET", "api/photos")
+    finally:
+        server.stop()
+    assert status == 200 and body["photos"][0]["state"] == "ready"

@@ -221,7 +221,8 @@ class _Handler(BaseHTTPRequestHandler):
         return body
 
     def _send_json(self, status: HTTPStatus, value: object) -> None:
-        self._send(status, json.dumps(value, ensure_ascii=False).encode("utf-8"), "application/json; charset=utf-8")
+        # ASCII JSON: file names with undecodable bytes (lone surrogates) still encode.
+        self._send(status, json.dumps(value).encode("ascii"), "application/json; charset=utf-8")
 
     def _send(self, status: HTTPStatus, body: bytes, content_type: str) -> None:
         self.send_response(status)

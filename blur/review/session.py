@@ -104,6 +104,7 @@ class ReviewPhoto:
         return {
             "index": self.index,
             "name": self.name,
+            "file": self.source.name,
             "state": self.state.value,
             "error": self.error,
             "width": self.width,

@@ -68,7 +68,7 @@ async function refresh() {
 
 function currentPhoto() { return state.photos[state.current]; }
 
-function plural(n, word) { return `${n} ${word}${n === 1 ? "" : "s"}`; }
+function plural(n, word, many = `${word}s`) { return `${n} ${n === 1 ? word : many}`; }
 
 function boxLabel(r) {
   // Plain found faces need no label (the colour says it); labels would crowd a crowd.
@@ -99,7 +99,7 @@ function queueMeta(photo) {
   if (photo.state === "waiting") return "looking for faces…";
   if (photo.state === "failed") return "cannot be used";
   const hidden = photo.regions.filter((r) => !r.keep).length;
-  return plural(hidden, "box") + (photo.regions.length > hidden ? `, ${photo.regions.length - hidden} visible` : "");
+  return plural(hidden, "box", "boxes") + (photo.regions.length > hidden ? `, ${photo.regions.length - hidden} visible` : "");
 }
 
 function renderQueue() {
@@ -119,14 +119,14 @@ function renderQueue() {
     button.setAttribute("aria-current", i === state.current ? "true" : "false");
     const name = document.createElement("span");
     name.className = "name";
-    name.textContent = photo.name;
+    name.textContent = photo.file;
     name.title = photo.name;
     const meta = document.createElement("span");
     meta.className = "meta";
     meta.textContent = queueMeta(photo);
     const badges = [];
     if (photo.state === "failed") badges.push(["failed", "problem"]);
-    else if (photo.flags.length) badges.push(["look", "look"]);
+    else if (photo.flags.length) badges.push(["look", "check"]);
     if (photo.exported && !state.changedSinceSave.has(i)) badges.push(["saved", "saved"]);
     for (const [kind, text] of badges) {
       const badge = document.createElement("span");
@@ -175,7 +175,7 @@ function renderPhoto() {
   }
   if (state.shownIndex !== photo.index && !state.preview) {
     image.src = `api/photos/${photo.index}/view`;
-    image.alt = `Photo ${photo.name}`;
+    image.alt = `Photo ${photo.file}`;
     state.shownIndex = photo.index;
   }
   state.seen.add(photo.index);
