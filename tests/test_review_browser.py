@@ -124,6 +124,8 @@ def test_page_shows_the_photo_and_the_detected_regions(browser, server, tmp_path
     assert "march-01.png" in browser.find_element(By.ID, "queue").text
     shot = screenshot(browser, tmp_path, "review-page")
     assert Image.open(shot).size[0] >= 1000
+    errors = [entry["message"] for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+    assert errors == []  # no script error, no blocked or failed load (everything ships in the package)
 
 
 def test_queue_flags_a_photo_without_faces_and_keys_move_between_photos(browser, server, tmp_path):

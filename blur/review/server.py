@@ -24,6 +24,7 @@ _ASSETS = {
     "": ("index.html", "text/html; charset=utf-8"),
     "review.js": ("review.js", "text/javascript; charset=utf-8"),
     "review.css": ("review.css", "text/css; charset=utf-8"),
+    "favicon.svg": ("favicon.svg", "image/svg+xml"),
 }
 _MAX_BODY = 4 * 1024 * 1024
 _PHOTO_PATH = re.compile(r"api/photos/(\d{1,7})(?:/(view|preview|export))?")

@@ -148,6 +148,7 @@ class ReviewSession:
         self._detector = detector
         self._lock = threading.Lock()
         self._analysing = threading.Lock()
+        self._exporting = threading.Lock()  # one export at a time: modest CPU, no race on one output
         self._wanted: int | None = None
         self.photos = [_photo_for(i, job, settings) for i, job in enumerate(plan_jobs(paths, output_dir,
                                                                                      random_names=random_names))]
@@ -252,6 +253,10 @@ class ReviewSession:
         The library pipeline does the work: fresh encode, no metadata, verification, atomic write,
         never over the original. Raises a BlurError (nothing written) if anything fails.
         """
+        with self._exporting:
+            return self._export(index)
+
+    def _export(self, index: int) -> dict:
         with self._lock:
             photo = self._ready(index)
             regions = [r.region for r in photo.regions if not r.keep]

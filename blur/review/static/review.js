@@ -16,6 +16,7 @@ const state = {
   changedSinceSave: new Set(),
   saveTimers: new Map(),
   finished: false,
+  saving: false,       // one save at a time, whether from a button or a key
 };
 
 // ---- talking to the server ---------------------------------------------------------------------
@@ -232,8 +233,8 @@ function renderPanel() {
   }
   $("preview").disabled = !ready;
   $("preview").setAttribute("aria-pressed", String(state.preview));
-  $("export").disabled = !ready;
-  $("export-all").disabled = !state.photos.some((p) => p.state === "ready");
+  $("export").disabled = !ready || state.saving;
+  $("export-all").disabled = state.saving || !state.photos.some((p) => p.state === "ready");
   if (!ready) {
     $("counts").textContent = "";
     $("destination").textContent = "";
@@ -405,24 +406,28 @@ async function exportPhoto(photo) {
 
 async function exportCurrent() {
   const photo = currentPhoto();
-  if (!photo || photo.state !== "ready") return;
-  $("export").disabled = true;
+  if (!photo || photo.state !== "ready" || state.saving) return;
+  state.saving = true;
+  render();
   try {
     const record = await exportPhoto(photo);
     say(`Saved: ${record.exported}`);
   } catch (e) {
     say(`Not saved: ${e.message}`, true);
+  } finally {
+    state.saving = false;
   }
   render();
 }
 
 async function exportAll() {
+  if (state.saving) return;
   const ready = state.photos.filter((p) => p.state === "ready");
   const unseen = ready.filter((p) => !state.seen.has(p.index)).length;
   if (unseen && !window.confirm(
     `${plural(unseen, "photo")} ${unseen === 1 ? "has" : "have"} not been looked at yet. ` +
     "Save them anyway, hiding only the faces the tool found?")) return;
-  $("export-all").disabled = true;
+  state.saving = true;
   let saved = 0;
   const failed = [];
   for (const [n, photo] of ready.entries()) {
@@ -435,6 +440,7 @@ async function exportAll() {
     }
     render();
   }
+  state.saving = false;
   const notReady = state.photos.length - ready.length;
   let text = `Saved ${plural(saved, "photo")}.`;
   if (notReady) text += ` ${notReady} could not be saved yet (still being checked, or unusable).`;
