@@ -9,6 +9,7 @@ import os
 import shutil
 import threading
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -203,7 +204,7 @@ def test_exported_files_carry_no_metadata(server, folder):
         photo = by_name(server, name)
         status, record = call_json(server, "POST", f"api/photos/{photo.index}/export", {})
         assert status == 200, record
-        data = open(record["exported"], "rb").read()
+        data = Path(record["exported"]).read_bytes()
         for secret in (b"Exif", b"GPS", b"Jane Doe", SECRET_TEXT.encode(), b"tEXt", b"iTXt", b"zTXt", b"eXIf",
                        b"iCCP", b"http://ns.adobe.com"):
             assert secret not in data, (name, secret)
@@ -369,3 +370,18 @@ def test_file_names_that_are_not_utf8_are_listed(tmp_path):
     finally:
         server.stop()
     assert status == 200 and body["photos"][0]["state"] == "ready"
+
+
+def test_an_unreadable_photo_is_flagged_and_cannot_be_exported(tmp_path):
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not really a photo")
+    server = start_server([tmp_path])
+    try:
+        status, body = call_json(server, "GET", "api/photos")
+        (photo,) = body["photos"]
+        assert photo["state"] == "failed" and photo["error"]
+        status, answer = call_json(server, "POST", "api/photos/0/export", {})
+        assert status == 409 and "cannot be reviewed" in answer["error"]
+        assert call(server, "GET", "api/photos/0/view")[0] == 409
+    finally:
+        server.stop()
+    assert os.listdir(tmp_path) == ["broken.jpg"]

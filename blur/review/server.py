@@ -191,7 +191,6 @@ class _Handler(BaseHTTPRequestHandler):
         if verb == "GET" and action is None:
             self._send_json(HTTPStatus.OK, session.record(index))
         elif verb == "GET" and action == "view":
-            session.want(index)
             self._send(HTTPStatus.OK, session.view(index), "image/jpeg")
         elif verb == "PUT" and action is None:
             self._send_json(HTTPStatus.OK, session.update(index, self._json_body()))
