@@ -226,7 +226,7 @@ def test_requests_without_the_token_or_with_a_foreign_host_are_refused(browser, 
     assert "march" not in browser.page_source
 
 
-def test_resizing_a_box_and_keeping_a_face_visible(browser, server, photos):
+def test_resizing_a_box_and_keeping_a_face_visible(browser, server, photos, tmp_path):
     open_page(browser, server)
     face = server.session.photos[0].regions[0].region
     body = browser.find_element(By.TAG_NAME, "body")
@@ -240,6 +240,7 @@ def test_resizing_a_box_and_keeping_a_face_visible(browser, server, photos):
     body.send_keys("v")  # keep the detected face visible on purpose
     wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#boxes .box.keep"))
     assert "will stay visible" in browser.find_element(By.ID, "selection").text
+    screenshot(browser, tmp_path, "review-kept-visible")
     body.send_keys("s")
     wait(browser, saved)
     kept, drawn = sorted(server.session.photos[0].regions, key=lambda r: r.region.source == "person")
