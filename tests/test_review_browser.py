@@ -24,6 +24,7 @@ if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
 webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.common.exceptions import NoAlertPresentException  # noqa: E402
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
+from selenium.webdriver.common.actions.action_builder import ActionBuilder  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
@@ -93,15 +94,17 @@ def image_box(driver) -> dict:
 
 def drag_on_photo(driver, start: tuple[int, int], end: tuple[int, int]) -> None:
     """Press at `start` and release at `end`, both in photo pixels of the 512×512 test photo."""
-    image = driver.find_element(By.ID, "photo")
     rect = image_box(driver)
     scale = rect["width"] / 512
-    # Selenium 4 offsets are from the element's centre.
-    x0, y0 = (start[0] * scale - rect["width"] / 2, start[1] * scale - rect["height"] / 2)
-    dx, dy = (end[0] - start[0]) * scale, (end[1] - start[1]) * scale
-    (ActionChains(driver).move_to_element_with_offset(image, round(x0), round(y0)).click_and_hold()
-     .move_by_offset(round(dx / 2), round(dy / 2)).move_by_offset(round(dx - dx // 2), round(dy - dy // 2))
-     .release().perform())
+
+    def on_screen(x, y):  # viewport coordinates, as a person's pointer would be
+        return round(rect["left"] + x * scale), round(rect["top"] + y * scale)
+
+    middle = ((start[0] + end[0]) / 2, (start[1] + end[1]) / 2)
+    actions = ActionBuilder(driver)
+    (actions.pointer_action.move_to_location(*on_screen(*start)).pointer_down()
+     .move_to_location(*on_screen(*middle)).move_to_location(*on_screen(*end)).pointer_up())
+    actions.perform()
 
 
 def saved(driver):
@@ -250,3 +253,21 @@ def test_resizing_a_box_and_keeping_a_face_visible(browser, server, photos, tmp_
     changed = changed_mask(before, read_photo(photos / "march-01.blurred.png").pixels)
     assert not changed[face.y0:face.y1, face.x0:face.x1].any()
     assert changed[drawn.region.y0 + 5:drawn.region.y1 - 5, drawn.region.x0 + 5:drawn.region.x1 - 5].mean() > 0.5
+
+
+def test_drawing_while_zoomed_in_maps_to_photo_pixels(browser, server, tmp_path):
+    open_page(browser, server)
+    fit_width = image_box(browser)["width"]
+    body = browser.find_element(By.TAG_NAME, "body")
+    body.send_keys("+")
+    body.send_keys("+")
+    wait(browser, lambda d: d.find_element(By.ID, "zoom-level").text == "200%")
+    assert abs(image_box(browser)["width"] - 2 * fit_width) < 2
+    drag_on_photo(browser, (230, 240), (290, 290))
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#boxes .box.person"))
+    screenshot(browser, tmp_path, "review-zoomed")
+    body.send_keys("0")
+    wait(browser, lambda d: d.find_element(By.ID, "zoom-level").text == "Fit")
+    wait(browser, lambda d: any(r.region.source == "person" for r in server.session.photos[0].regions))
+    drawn = next(r.region for r in server.session.photos[0].regions if r.region.source == "person")
+    assert max(abs(drawn.x0 - 230), abs(drawn.y0 - 240), abs(drawn.x1 - 290), abs(drawn.y1 - 290)) <= 2

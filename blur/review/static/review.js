@@ -17,7 +17,11 @@ const state = {
   saveTimers: new Map(),
   finished: false,
   saving: false,       // one save at a time, whether from a button or a key
+  zoom: 1,             // 1 = the photo fits the window
+  fitWidth: 0,         // displayed width of the photo at zoom 1
 };
+
+const ZOOMS = [1, 1.5, 2, 3, 4, 6];
 
 // ---- talking to the server ---------------------------------------------------------------------
 
@@ -337,9 +341,44 @@ function say(text, isError = false) {
   if (!isError) say.timer = setTimeout(() => { status.textContent = ""; }, 6000);
 }
 
+function setZoom(zoom) {
+  const photo = currentPhoto();
+  if (!photo || photo.state !== "ready") zoom = 1;
+  const wrap = document.querySelector(".stage-wrap");
+  const image = $("photo");
+  if (state.zoom === 1 && zoom !== 1) state.fitWidth = image.getBoundingClientRect().width;
+  const before = { x: wrap.scrollLeft + wrap.clientWidth / 2, y: wrap.scrollTop + wrap.clientHeight / 2 };
+  const ratio = zoom / state.zoom;
+  state.zoom = zoom;
+  wrap.classList.toggle("zoomed", zoom !== 1);
+  image.style.width = zoom === 1 ? "" : `${Math.round(state.fitWidth * zoom)}px`;
+  $("zoom-level").textContent = zoom === 1 ? "Fit" : `${Math.round(zoom * 100)}%`;
+  $("zoom-out").disabled = zoom === 1;
+  $("zoom-in").disabled = zoom === ZOOMS[ZOOMS.length - 1];
+  if (zoom !== 1) { // keep the middle of the view where it was
+    wrap.scrollLeft = before.x * ratio - wrap.clientWidth / 2;
+    wrap.scrollTop = before.y * ratio - wrap.clientHeight / 2;
+  }
+}
+
+function zoomBy(step) {
+  const i = ZOOMS.indexOf(state.zoom) + step;
+  if (i >= 0 && i < ZOOMS.length) setZoom(ZOOMS[i]);
+}
+
+function selectNextBox() {
+  const photo = currentPhoto();
+  if (!photo || photo.state !== "ready" || !photo.regions.length) return;
+  state.selected = (state.selected + 1) % photo.regions.length;
+  render();
+  const box = $("boxes").children[state.selected];
+  if (box && state.zoom !== 1) box.scrollIntoView({ block: "center", inline: "center" });
+}
+
 function go(index) {
   if (index < 0 || index >= state.photos.length || index === state.current) return;
   if (state.preview) setPreview(false);
+  setZoom(1);
   state.current = index;
   state.selected = -1;
   render();
@@ -474,6 +513,11 @@ function onKey(event) {
     Delete: removeSelected,
     Backspace: removeSelected,
     v: toggleKeep,
+    b: selectNextBox,
+    "+": () => zoomBy(1),
+    "=": () => zoomBy(1),
+    "-": () => zoomBy(-1),
+    "0": () => setZoom(1),
     Escape: () => { if (state.preview) setPreview(false); state.selected = -1; render(); },
   };
   const action = actions[key.length === 1 ? key.toLowerCase() : key];
@@ -491,6 +535,10 @@ function start() {
   $("export").addEventListener("click", exportCurrent);
   $("export-all").addEventListener("click", exportAll);
   $("finish").addEventListener("click", finish);
+  $("zoom-in").addEventListener("click", () => zoomBy(1));
+  $("zoom-out").addEventListener("click", () => zoomBy(-1));
+  $("zoom-fit").addEventListener("click", () => setZoom(1));
+  setZoom(1);
   for (const input of document.querySelectorAll("input[name=method], input[name=shape]")) {
     input.addEventListener("change", () => {
       const photo = currentPhoto();
