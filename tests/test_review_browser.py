@@ -34,7 +34,8 @@ FOREIGN_HOST = "rebind.test"
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
-    os.environ["SE_OFFLINE"] = "true"  # Selenium Manager must never download anything
+    offline = pytest.MonkeyPatch()
+    offline.setenv("SE_OFFLINE", "true")  # Selenium Manager must never download anything
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -47,6 +48,7 @@ def browser(tmp_path_factory):
     driver.set_page_load_timeout(30)
     yield driver
     driver.quit()
+    offline.undo()
 
 
 @pytest.fixture
