@@ -18,6 +18,8 @@ from blur.errors import BlurError
 from blur.pipeline import Settings
 from blur.regions import DEFAULT_PADDING, Shape
 
+from .review import review
+
 
 class ExitStatus(IntEnum):
     OK = 0
@@ -83,7 +85,7 @@ Subcommand = Callable[[list[str], TextIO, TextIO], int]
 
 def _subcommands() -> dict[str, Subcommand]:
     """`blur NAME ...` runs the subcommand NAME; anything else anonymises the paths given."""
-    return {}
+    return {"review": review}
 
 
 def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
