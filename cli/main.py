@@ -18,8 +18,6 @@ from blur.errors import BlurError
 from blur.pipeline import Settings
 from blur.regions import DEFAULT_PADDING, Shape
 
-from .review import review
-
 
 class ExitStatus(IntEnum):
     OK = 0
@@ -84,7 +82,13 @@ Subcommand = Callable[[list[str], TextIO, TextIO], int]
 
 
 def _subcommands() -> dict[str, Subcommand]:
-    """`blur NAME ...` runs the subcommand NAME; anything else anonymises the paths given."""
+    """`blur NAME ...` runs the subcommand NAME; anything else anonymises the paths given.
+
+    Imported on demand: `blur PATH` does not load the review server, and subcommand modules may
+    import helpers from this one.
+    """
+    from .review import review
+
     return {"review": review}
 
 

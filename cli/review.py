@@ -13,10 +13,10 @@ from blur.pipeline import Settings
 from blur.regions import DEFAULT_PADDING, Shape
 from blur.review import ReviewServer, ReviewSession
 
+from .main import ExitStatus, _positive_float, _unit_float
+
 
 def build_parser() -> argparse.ArgumentParser:
-    from .main import _positive_float, _unit_float  # main imports this module
-
     parser = argparse.ArgumentParser(
         prog="blur review",
         description=(
@@ -48,7 +48,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def review(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
     """Serve the review page until the person presses Finish or Ctrl-C."""
-    from .main import ExitStatus
 
     parser = build_parser()
     try:
