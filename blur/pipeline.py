@@ -14,7 +14,7 @@ from .decode import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, read_photo
 from .detect import DEFAULT_DETECTOR, Detector, detect_faces, load_detector
 from .encode import DEFAULT_QUALITY, OutputFormat, encode_image, output_format_for, verify_encoded, write_atomically
 from .errors import OutputError, OutputExists
-from .regions import DEFAULT_PADDING, Region, Shape, regions_from_detections
+from .regions import DEFAULT_PADDING, Region, Shape, combined_mask, regions_from_detections
 
 
 @dataclass(frozen=True)
@@ -60,8 +60,8 @@ def anonymise_image(
 ) -> Anonymised:
     """Destroy every face in an upright H×W×3 uint8 RGB image.
 
-    Pass `regions` to skip detection (e.g. regions a person reviewed). Alpha inside destroyed
-    regions becomes opaque, so transparency cannot carry a face's outline.
+    Pass `regions` to skip detection (e.g. regions a person reviewed). Alpha becomes opaque where
+    pixels were destroyed, so transparency cannot carry a face's outline.
     """
     if pixels.ndim != 3 or pixels.shape[2] != 3 or pixels.dtype != np.uint8:
         raise ValueError("pixels must be an H×W×3 uint8 RGB array")
@@ -70,16 +70,8 @@ def anonymise_image(
     out = anonymise(pixels, regions, settings.method, settings.shape, rng)
     if alpha is not None and regions:
         alpha = alpha.copy()
-        alpha[np.any(out != pixels, axis=2) | _region_boxes(regions, alpha.shape)] = 255
+        alpha[combined_mask(regions, *alpha.shape, settings.shape)] = 255
     return Anonymised(out, alpha, regions)
-
-
-def _region_boxes(regions: list[Region], shape: tuple[int, int]) -> np.ndarray:
-    mask = np.zeros(shape, bool)
-    for region in regions:
-        x0, y0, x1, y1 = region.clipped(*shape)
-        mask[y0:y1, x0:x1] = True
-    return mask
 
 
 @dataclass(frozen=True, eq=False)
@@ -100,12 +92,14 @@ def anonymise_file(
     overwrite: bool = False,
     detector: Detector | None = None,
     rng: np.random.Generator | None = None,
+    regions: list[Region] | None = None,
 ) -> FileResult:
     """Anonymise the photo at `source` and write it to `destination`, or raise a BlurError.
 
     Nothing is written unless every stage succeeds, and the source is never overwritten. If the
     destination's extension does not match the format written (a PNG named .jpg, a HEIC photo
     written as JPEG), the extension is corrected: `FileResult.output` is the path written.
+    Pass `regions` (in upright full-resolution pixels) to destroy those instead of detecting faces.
     """
     source = Path(source)
     photo = read_photo(source, max_pixels=settings.max_pixels)
@@ -115,7 +109,7 @@ def anonymise_file(
         raise OutputError("the output would replace the original photo; choose another output name")
     if not overwrite and os.path.lexists(destination):
         raise OutputExists(destination)
-    result = anonymise_image(photo.pixels, settings, alpha=photo.alpha, detector=detector, rng=rng)
+    result = anonymise_image(photo.pixels, settings, alpha=photo.alpha, regions=regions, detector=detector, rng=rng)
     data = encode_image(result.pixels, result.alpha, output, settings.quality)
     verify_encoded(data, output, photo.height, photo.width)
     verify_no_metadata(data)  # the container walk `blur check` does: nothing but the image, or no file

@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
+def check(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
     """Check every file given; 0 if all are clean, 1 if anything was found or unreadable, 2 on usage errors."""
     try:
         args = build_parser().parse_args(argv)
