@@ -37,7 +37,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from blur.anonymise import Method  # noqa: E402
+from blur.anonymise import GRID, Method  # noqa: E402
 from blur.detect import Detection  # noqa: E402
 from blur.encode import OUTPUT_FORMATS, encode_image  # noqa: E402
 from blur.pipeline import Settings, anonymise_image  # noqa: E402
@@ -95,8 +95,8 @@ def pixelate_box(pixels: np.ndarray, box: tuple[int, int, int, int], face_height
 METHODS = {
     "none (original face)": lambda pixels, regions, heights, rng: pixels,
     "solid fill (baseline)": tool(Method.SOLID),
-    "mosaic 4x4+noise (default)": tool(Method.MOSAIC),
-    "mosaic 4x4+noise, rectangle": tool(Method.MOSAIC, Shape.RECTANGLE),
+    f"mosaic {GRID}x{GRID}+noise (default)": tool(Method.MOSAIC),
+    f"mosaic {GRID}x{GRID}+noise, rectangle": tool(Method.MOSAIC, Shape.RECTANGLE),
     "gaussian blur s=h/16 (weak)": masked_filter(gaussian_box),
     "16x16 pixelation (weak)": masked_filter(pixelate_box),
 }
@@ -214,7 +214,7 @@ def print_table(result: dict) -> None:
             r = row[kind]
             cells.append(f"{100 * r['rank1']:>18.1f}% {r['auc']:>7.3f} [{r['auc_95'][0]:.2f}-{r['auc_95'][1]:.2f}]")
         print(f"{name:<30} {cells[0]}   {cells[1]:>43}")
-    default = result["results"]["mosaic 4x4+noise (default)"]
+    default = result["results"][f"mosaic {GRID}x{GRID}+noise (default)"]
     solid = result["results"]["solid fill (baseline)"]
     for kind in ("same photo", "another photo"):
         value, (low, high) = default[kind]["auc"], default[kind]["auc_95"]

@@ -1,6 +1,6 @@
 """Anonymise: destroy the pixels inside regions so that nothing can bring the face back.
 
-Both methods are irreversible in the sense of K-coarse non-interference (K = 4): inside a region,
+Both methods are irreversible in the sense of K-coarse non-interference (K = GRID = 3): inside a region,
 the output depends only on pixels outside it, on the per-channel means of a K×K grid of cells over
 it, and on fresh randomness. No deblurring model can recover detail that is not in the output.
 """
@@ -16,10 +16,12 @@ import numpy as np
 
 from .regions import Region, Shape, region_mask
 
-GRID = 4
-"""Cells per side of the mosaic grid: at most 4, or the method stops being irreversible."""
+GRID = 3
+"""Cells per side of the mosaic grid. At most 4, or the method stops being irreversible; 3 because
+dlib's face embedding cannot tell a 3×3 result from a solid fill (benchmarks/adversary.py), while 4×4
+still leaks a little (ROC AUC 0.54–0.56 against 0.50)."""
 
-CELL_JITTER = 10.0
+CELL_JITTER = 16.0
 """Standard deviation (8-bit levels) of fresh noise added to each cell's colour, so cell means cannot be read back exactly."""
 
 GRAIN = 3.0
@@ -28,7 +30,7 @@ GRAIN = 3.0
 
 class Method(Enum):
     MOSAIC = "mosaic"
-    """Default: a 4×4 grid of cell colours plus fresh noise, smoothed so it reads as a heavy blur."""
+    """Default: a 3×3 grid of cell colours plus fresh noise, smoothed so it reads as a heavy blur."""
     SOLID = "solid"
     """A flat black fill."""
 

@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--overwrite", action="store_true",
                         help="replace existing outputs (default: keep them, so an interrupted batch resumes)")
     parser.add_argument("--method", choices=[m.value for m in Method], default=Method.MOSAIC.value,
-                        help="mosaic: coarse 4×4 colour cells with fresh noise, read as a heavy blur (default); "
+                        help="mosaic: coarse 3×3 colour cells with fresh noise, read as a heavy blur (default); "
                              "solid: black fill. Both are irreversible")
     parser.add_argument("--shape", choices=[s.value for s in Shape], default=Shape.ELLIPSE.value,
                         help="shape of each destroyed region (default: ellipse)")

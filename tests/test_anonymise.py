@@ -90,7 +90,7 @@ def test_mosaic_uses_fresh_randomness_each_time(textured):
 
 
 def test_mosaic_keeps_only_coarse_colour(face_pixels):
-    """The destroyed face carries no more detail than a smooth blend of a 4×4 grid plus grain."""
+    """The destroyed face carries no more detail than a smooth blend of a GRID×GRID grid plus grain."""
     region = Region(160, 36, 290, 198)
     out = anonymise(face_pixels, [region], Method.MOSAIC, Shape.RECTANGLE, np.random.default_rng(0))
     patch = out[36:198, 160:290].astype(float)
