@@ -22,7 +22,10 @@ dlib's face embedding cannot tell a 3×3 result from a solid fill (benchmarks/ad
 still leaks a little (ROC AUC 0.54–0.56 against 0.50)."""
 
 CELL_JITTER = 16.0
-"""Standard deviation (8-bit levels) of fresh noise added to each cell's colour, so cell means cannot be read back exactly."""
+"""Standard deviation (8-bit levels) of fresh brightness noise added to each cell, so cell means cannot be read back."""
+
+CELL_TINT = 6.0
+"""Standard deviation of fresh per-channel noise added to each cell: small, so the region keeps natural colours."""
 
 GRAIN = 3.0
 """Standard deviation of per-pixel grain, so the region does not look like a smooth synthetic gradient."""
@@ -80,7 +83,7 @@ def coarse_noise_patch(box: np.ndarray, mask: np.ndarray, rng: np.random.Generat
             cell_mask = mask[rows[i] : rows[i + 1], cols[j] : cols[j + 1]]
             cell = box[rows[i] : rows[i + 1], cols[j] : cols[j + 1]][cell_mask]
             cells[i, j] = cell.mean(axis=0) if len(cell) else fallback
-    cells += rng.normal(0.0, CELL_JITTER, cells.shape)
+    cells += rng.normal(0.0, CELL_JITTER, cells.shape[:2] + (1,)) + rng.normal(0.0, CELL_TINT, cells.shape)
     patch = cv2.resize(cells.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
     patch += rng.normal(0.0, GRAIN, patch.shape).astype(np.float32)
     return np.clip(np.rint(patch), 0, 255).astype(np.uint8)
