@@ -86,7 +86,9 @@ Subcommand = Callable[[list[str], TextIO, TextIO], int]
 
 def _subcommands() -> dict[str, Subcommand]:
     """`blur NAME ...` runs the subcommand NAME; anything else anonymises the paths given."""
-    return {}
+    from . import watch  # imported here: subcommand modules import this module
+
+    return {"watch": watch.watch_command}
 
 
 def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
