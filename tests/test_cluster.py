@@ -70,9 +70,12 @@ def report_by_input(report: Path, out: Path) -> dict[str, dict]:
 
 
 def output_tree(out: Path) -> dict[str, tuple[int, int]]:
+    """Size of every visible output. A killed worker may leave only its hidden temporary file."""
     sizes = {}
     for path in sorted(out.rglob("*")):
-        if path.is_file() and not path.name.endswith(".json"):
+        if path.name.startswith("."):
+            assert path.name.startswith(".blur-") and path.name.endswith(".part"), path
+        elif path.is_file() and not path.name.endswith(".json"):
             with Image.open(path) as image:
                 image.load()  # a truncated file would fail here
                 sizes[str(path.relative_to(out))] = image.size

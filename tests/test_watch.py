@@ -180,3 +180,14 @@ def test_hidden_and_temporary_names_are_ignored():
     for name in [".a.jpg", "._a.jpg", "~$a.jpg", "a.jpg.part", "a.jpg.crdownload", "a.jpg~", "a.jpg.tmp",
                  ".sync/a.jpg", "a.blurred.jpg", "notes.txt", "a.jpg.filepart"]:
         assert not is_candidate(Path(name)), name
+
+
+def test_an_output_folder_inside_the_watched_folder_is_not_watched(tmp_path):
+    in_dir = tmp_path / "in"
+    small_photo("astronaut.jpg", in_dir / "a.jpg")
+    outcomes = run_until(in_dir, in_dir / "a-cleared", 1)
+    assert [o.status for o in outcomes] == [Status.DONE]
+    (in_dir / "a-cleared" / "a.blurred.jpg").rename(in_dir / "a-cleared" / "renamed.jpg")
+    small_photo("hopper-sideways.jpg", in_dir / "b.jpg")
+    outcomes = run_until(in_dir, in_dir / "a-cleared", 1)
+    assert [o.source.name for o in outcomes] == ["b.jpg"]  # not a-cleared/renamed.jpg, which sorts first
