@@ -191,3 +191,38 @@ def test_an_output_folder_inside_the_watched_folder_is_not_watched(tmp_path):
     small_photo("hopper-sideways.jpg", in_dir / "b.jpg")
     outcomes = run_until(in_dir, in_dir / "a-cleared", 1)
     assert [o.source.name for o in outcomes] == ["b.jpg"]  # not a-cleared/renamed.jpg, which sorts first
+
+
+def test_two_ctrl_c_during_a_photo_abandon_it_without_partial_output_and_a_restart_does_it(tmp_path):
+    in_dir, out_dir = tmp_path / "in", tmp_path / "out"
+    in_dir.mkdir()
+    with Image.open(SAMPLES / "crowd.png") as crowd:  # big enough to take a while
+        crowd.convert("RGB").resize((2400, 1500)).save(tmp_path / ".incoming.jpg", quality=90)
+    watcher = start_watch(in_dir, out_dir, settle=0.2)
+    (tmp_path / ".incoming.jpg").rename(in_dir / "crowd.jpg")  # appears complete at once
+    time.sleep(1.0)  # settled and being processed by now (on a quiet machine)
+    watcher.send_signal(signal.SIGINT)
+    time.sleep(0.2)
+    status, stdout, stderr = stop_watch(watcher, signal.SIGINT)
+
+    assert status == 130, stderr
+    leftovers = [p.name for p in out_dir.iterdir() if p.name.startswith(".blur-") and p.name.endswith(".part")]
+    assert leftovers == []
+    if (out_dir / "crowd.blurred.jpg").exists():  # it finished before the second Ctrl-C: complete
+        with Image.open(out_dir / "crowd.blurred.jpg") as result:
+            result.load()
+        assert report(out_dir)["crowd.jpg"]["status"] == "done"
+    else:
+        assert "abandoned" in stderr and stdout == ""
+
+    restarted = start_watch(in_dir, out_dir, settle=0.2)
+    try:
+        wait_for(out_dir / "crowd.blurred.jpg")
+        wait_for(out_dir / REPORT_NAME)
+        time.sleep(0.5)
+    finally:
+        status, stdout, _ = stop_watch(restarted, signal.SIGTERM)
+    assert status == 0
+    assert list(report(out_dir)) == ["crowd.jpg"] and report(out_dir)["crowd.jpg"]["status"] == "done"
+    with Image.open(out_dir / "crowd.blurred.jpg") as result:
+        assert result.size == (2400, 1500)
