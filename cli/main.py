@@ -55,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="detection threshold between 0 and 1; lower finds more faces and more false alarms")
     parser.add_argument("-j", "--workers", type=_positive_int, metavar="N",
                         help="worker processes (default: one per CPU core)")
+    parser.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                        help="run on the workers of this Dask cluster instead of local processes; every machine must see "
+                             "the photos and DIR at the same paths (needs: pip install 'soft-focus[cluster]')")
     parser.add_argument("--report", metavar="FILE",
                         help="write a report of every file (faces, boxes, status, errors): JSON, or CSV if FILE ends in .csv")
     parser.add_argument("--max-megapixels", type=_positive_float, default=DEFAULT_MAX_PIXELS / 1e6, metavar="N",
@@ -89,8 +92,9 @@ def _subcommands() -> dict[str, Subcommand]:
     """
     from .check import check
     from .review import review
+    from .watch import watch_command
 
-    return {"check": check, "review": review}
+    return {"check": check, "review": review, "watch": watch_command}
 
 
 def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
@@ -119,7 +123,7 @@ def anonymise_paths(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
     outcomes: list[Outcome] = []
     try:
         with _progress(len(jobs), stderr) as bar:
-            for outcome in run_batch(jobs, settings, workers=args.workers, overwrite=args.overwrite):
+            for outcome in _outcomes(jobs, settings, args):
                 outcomes.append(outcome)
                 _print_line(outcome_line(outcome), bar, stdout)
                 if bar is not None:
@@ -138,6 +142,15 @@ def anonymise_paths(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
     if not _report(args, outcomes, settings, stderr):
         return ExitStatus.SOME_FAILED
     return ExitStatus.SOME_FAILED if counts["failed"] else ExitStatus.OK
+
+
+def _outcomes(jobs: list, settings: Settings, args: argparse.Namespace):
+    """Outcomes from local worker processes, or from the Dask cluster given with --scheduler."""
+    if args.scheduler:
+        from blur.cluster import run_on_cluster
+
+        return run_on_cluster(jobs, settings, scheduler=args.scheduler, overwrite=args.overwrite)
+    return run_batch(jobs, settings, workers=args.workers, overwrite=args.overwrite)
 
 
 def outcome_line(outcome: Outcome) -> str:

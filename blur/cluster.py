@@ -1,0 +1,209 @@
+"""Cluster: the same batch as `blur.batch.run_batch`, run on a Dask distributed cluster.
+
+Paths travel, not bytes: every worker reads the photo and writes its copy on storage it shares
+with the client, mounted at the same path everywhere (the client sends absolute paths). Each
+worker thread builds the detector once and reuses it. A worker lost mid-batch has its photos
+rescheduled by Dask on the others; writes are atomic, so a lost worker leaves no half-written
+copy, and a retried photo whose copy the lost worker had already written is reported once, as done.
+
+Needs the optional extra: pip install 'soft-focus[cluster]' (on the client and on every worker).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from pathlib import Path
+from typing import Iterator
+
+from .batch import Job, Outcome, Status, run_job
+from .decode import read_photo
+from .detect import Detector, load_detector
+from .encode import OUTPUT_FORMATS
+from .errors import BlurError
+from .pipeline import Settings, find_regions, with_extension
+
+CONNECT_TIMEOUT = 10.0
+"""Seconds to wait for the scheduler to answer."""
+
+WORKER_TIMEOUT = 60.0
+"""Seconds to wait for at least one worker to join the scheduler."""
+
+
+class ClusterUnavailable(BlurError):
+    """The cluster cannot be used: Dask is not installed, or the scheduler cannot be reached."""
+
+
+def run_on_cluster(
+    jobs: list[Job],
+    settings: Settings = Settings(),
+    *,
+    scheduler: str,
+    overwrite: bool = False,
+    in_flight: int | None = None,
+) -> Iterator[Outcome]:
+    """Outcomes of all jobs, in completion order, computed by the workers of the Dask `scheduler`.
+
+    At most `in_flight` photos are queued on the cluster at a time (default: 4 per worker thread,
+    at least 64), so an archive of millions of files does not flood the scheduler. On
+    KeyboardInterrupt the queued photos are cancelled; those already running finish their atomic write.
+    """
+    distributed = _import_distributed()
+    absolute = [_absolute(job) for job in jobs]
+    existing = _existing_outputs(absolute)
+    client = _connect(distributed, scheduler)
+    batch = uuid.uuid4().hex[:12]
+    pending: dict[object, int] = {}
+    try:
+        threads = sum(client.nthreads().values())
+        limit = in_flight or max(64, 4 * threads)
+        queue = iter(range(len(jobs)))
+        finished = distributed.as_completed(loop=client.loop)
+
+        def submit_next() -> None:
+            index = next(queue, None)
+            if index is None:
+                return
+            job = absolute[index]
+            future = client.submit(
+                run_job_on_worker, job, settings, overwrite, existing[index],
+                key=f"blur-{batch}-{index}", pure=False,
+            )
+            pending[future] = index
+            finished.add(future)
+
+        for _ in range(limit):
+            submit_next()
+        for future in finished:
+            index = pending.pop(future)
+            yield _as_given(_outcome_of(future, absolute[index], settings), jobs[index])
+            submit_next()
+    finally:
+        if pending:
+            client.cancel(list(pending))
+        client.close()
+
+
+def _import_distributed():
+    try:
+        import distributed
+    except ImportError:
+        raise ClusterUnavailable(
+            "running on a cluster needs Dask: pip install 'soft-focus[cluster]'"
+        ) from None
+    return distributed
+
+
+def _connect(distributed, scheduler: str):
+    try:
+        client = distributed.Client(scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise ClusterUnavailable(
+            f"cannot reach the Dask scheduler at {scheduler} ({exc}); check the address "
+            "(tcp://HOST:PORT) and that `dask scheduler` is running there"
+        ) from None
+    try:
+        client.wait_for_workers(1, timeout=WORKER_TIMEOUT)
+    except (OSError, TimeoutError) as exc:
+        client.close()
+        raise ClusterUnavailable(
+            f"no Dask worker joined the scheduler at {scheduler} within {WORKER_TIMEOUT:.0f} s "
+            f"({exc}); start workers with `dask worker {scheduler}`"
+        ) from None
+    return client
+
+
+def _absolute(job: Job) -> Job:
+    """The job with absolute paths, which mean the same on every machine of the cluster."""
+    return Job(Path(os.path.abspath(job.source)), Path(os.path.abspath(job.destination)), job.problem)
+
+
+def _existing_outputs(jobs: list[Job]) -> list[frozenset[str]]:
+    """For each job, the outputs it might write that exist before the batch starts.
+
+    Only these are reported as skipped; an output that appears later was written by an earlier
+    attempt at the same job on a worker that was then lost. One directory listing per output folder.
+    """
+    listings: dict[Path, frozenset[str]] = {}
+    existing = []
+    for job in jobs:
+        folder = job.destination.parent
+        if folder not in listings:
+            try:
+                listings[folder] = frozenset(os.listdir(folder))
+            except OSError:
+                listings[folder] = frozenset()
+        names = {candidate.name for candidate in _possible_outputs(job.destination)}
+        existing.append(frozenset(os.fspath(folder / name) for name in names & listings[folder]))
+    return existing
+
+
+def _possible_outputs(destination: Path) -> set[Path]:
+    """The planned output, and the names it takes if decoding corrects its extension."""
+    return {destination} | {with_extension(destination, output) for output in OUTPUT_FORMATS.values()}
+
+
+def run_job_on_worker(job: Job, settings: Settings, overwrite: bool, existed: frozenset[str]) -> Outcome:
+    """Run on a Dask worker: `run_job` with this thread's detector.
+
+    `existed` names the job's outputs that were there before the batch. Any other output found
+    in place was written by a lost worker's attempt at this very job: it is complete (writes are
+    atomic), so the job is done; its faces are found again (detection is deterministic) for the report.
+    """
+    detector = _detector_for(settings)
+    outcome = run_job(job, settings, overwrite=overwrite, detector=detector)
+    if outcome.status is Status.SKIPPED and os.fspath(outcome.destination) not in existed:
+        return _done_by_earlier_attempt(job, outcome, settings, detector)
+    return outcome
+
+
+def _done_by_earlier_attempt(job: Job, skipped: Outcome, settings: Settings, detector: Detector) -> Outcome:
+    try:
+        photo = read_photo(job.source, max_pixels=settings.max_pixels)
+        regions = find_regions(photo.pixels, settings, detector)
+    except BlurError as exc:
+        return Outcome(job.source, None, Status.FAILED, [], skipped.method, str(exc), skipped.seconds)
+    faces = [
+        {"box": [r.x0, r.y0, r.x1, r.y1], "score": round(r.score, 4), "source": r.source}
+        for r in regions
+    ]
+    return Outcome(job.source, skipped.destination, Status.DONE, faces, skipped.method, None, skipped.seconds)
+
+
+_thread_state = threading.local()
+
+
+def _detector_for(settings: Settings) -> Detector:
+    """This worker thread's detector for `settings`, built on first use and then reused.
+
+    One per thread because an OpenCV network is not safe to share between threads; OpenCV itself
+    runs single-threaded, as the cluster's parallelism comes from its worker processes and threads.
+    """
+    detectors = _thread_state.__dict__.setdefault("detectors", {})
+    if settings not in detectors:
+        import cv2
+
+        cv2.setNumThreads(1)
+        build = getattr(load_detector, "__wrapped__", load_detector)  # bypass the per-process cache
+        detectors[settings] = build(settings.detector, **settings.detector_options)
+    return detectors[settings]
+
+
+def _outcome_of(future, job: Job, settings: Settings) -> Outcome:
+    try:
+        return future.result()
+    except Exception as exc:  # the task itself failed: workers kept dying on it, or a worker lacks this tool
+        return Outcome(
+            job.source, None, Status.FAILED, [], settings.method.value,
+            f"the cluster could not process this photo ({type(exc).__name__}: {exc}); "
+            "check that every worker has soft-focus installed and enough memory",
+        )
+
+
+def _as_given(outcome: Outcome, job: Job) -> Outcome:
+    """The outcome with paths spelled as the caller gave them (relative stays relative), as in a local run."""
+    outcome.source = job.source
+    if outcome.destination is not None:
+        outcome.destination = job.destination.parent / outcome.destination.name
+    return outcome

@@ -1,0 +1,195 @@
+"""Watch: a hot folder. Photos dropped into IN are anonymised into OUT once completely copied.
+
+A file counts as complete when its size and modification time have not changed for `settle`
+seconds: a copy in progress keeps changing them. Hidden and temporary names (`.name`, `~$name`,
+`name.part`, ...) are ignored, so tools that copy under a temporary name and rename at the end
+are picked up only after the rename. OUT gets the copies (mirroring IN's folders), a report, and
+a small state file, so a restart processes nothing twice. Originals are only ever read.
+
+Polling with the standard library, not inotify: it works the same on network shares, where
+inotify sees nothing written by other machines, and it is cheap (one directory walk per interval);
+settling needs a timer either way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+from .batch import OUTPUT_TAG, Job, Outcome, Status, expected_extension, run_job, write_report
+from .decode import IMAGE_EXTENSIONS
+from .detect import Detector
+from .encode import write_atomically
+from .errors import BlurError, OutputError
+from .pipeline import Settings
+
+STATE_NAME = ".blur-watch-state.json"
+REPORT_NAME = "blur-report.json"
+DEFAULT_SETTLE = 2.0
+DEFAULT_INTERVAL = 1.0
+
+_TEMPORARY_PREFIXES = (".", "~", "_tmp")
+_TEMPORARY_SUFFIXES = (".part", ".partial", ".crdownload", ".download", ".tmp", ".temp", ".filepart", "~")
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What changes while a file is being written."""
+
+    size: int
+    mtime_ns: int
+
+
+def is_candidate(relative: Path) -> bool:
+    """Whether a file at `relative` (inside the watched folder) is a photo to process."""
+    if any(part.startswith(_TEMPORARY_PREFIXES) for part in relative.parts):
+        return False
+    name = relative.name.lower()
+    if name.endswith(_TEMPORARY_SUFFIXES):
+        return False
+    return relative.suffix.lower() in IMAGE_EXTENSIONS and not relative.stem.endswith(OUTPUT_TAG)
+
+
+def scan(folder: Path, skip: Path | None = None) -> dict[Path, Fingerprint]:
+    """Fingerprints of the candidate photos under `folder`, by path relative to it; `skip` is not entered."""
+    found = {}
+    skip = skip.resolve() if skip is not None else None
+    for root, dirs, files in os.walk(folder):
+        root_path = Path(root)
+        dirs[:] = [d for d in dirs if skip is None or (root_path / d).resolve() != skip]
+        for name in files:
+            relative = (root_path / name).relative_to(folder)
+            if not is_candidate(relative):
+                continue
+            try:
+                status = (root_path / name).stat()
+            except OSError:  # removed or renamed between listing and stat
+                continue
+            found[relative] = Fingerprint(status.st_size, status.st_mtime_ns)
+    return found
+
+
+class SettleTracker:
+    """Tells which files have kept the same fingerprint for `settle` seconds."""
+
+    def __init__(self, settle: float, clock: Callable[[], float] = time.monotonic):
+        self.settle = settle
+        self.clock = clock
+        self._since: dict[Path, tuple[Fingerprint, float]] = {}
+
+    def settled(self, seen: dict[Path, Fingerprint]) -> list[Path]:
+        """Update with one scan; return the files unchanged for at least `settle` seconds, sorted."""
+        now = self.clock()
+        since = {}
+        for path, fingerprint in seen.items():
+            previous = self._since.get(path)
+            since[path] = previous if previous and previous[0] == fingerprint else (fingerprint, now)
+        self._since = since
+        return sorted(path for path, (_, changed) in since.items() if now - changed >= self.settle)
+
+
+class WatchState:
+    """The photos already handled, persisted in OUT so a restart does not process them again.
+
+    Done and skipped photos are never processed again unless the file in IN changes (a new version
+    replaces its copy). Failed ones have no output: they are retried after a restart.
+    """
+
+    def __init__(self, out_dir: Path):
+        self.path = out_dir / STATE_NAME
+        self.entries: dict[str, dict] = {}
+        try:
+            saved = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError) as exc:
+            raise OutputError(f"cannot read the watch state {self.path} ({exc}); move it away to start afresh") from None
+        self.entries = {path: entry for path, entry in saved.get("files", {}).items()
+                        if entry["record"]["status"] != Status.FAILED.value}
+
+    def handled(self, relative: Path, fingerprint: Fingerprint) -> bool:
+        entry = self.entries.get(relative.as_posix())
+        return entry is not None and (entry["size"], entry["mtime_ns"]) == (fingerprint.size, fingerprint.mtime_ns)
+
+    def seen_before(self, relative: Path) -> bool:
+        return relative.as_posix() in self.entries
+
+    def record(self, relative: Path, fingerprint: Fingerprint, outcome: Outcome) -> None:
+        self.entries[relative.as_posix()] = {
+            "size": fingerprint.size, "mtime_ns": fingerprint.mtime_ns, "record": outcome.record(),
+        }
+        data = json.dumps({"version": 1, "files": self.entries}, indent=1, ensure_ascii=False)
+        write_atomically(data.encode("utf-8", "surrogateescape"), self.path, overwrite=True)
+
+    def outcomes(self) -> list[Outcome]:
+        return [_outcome_from(entry["record"]) for entry in self.entries.values()]
+
+
+def _outcome_from(record: dict) -> Outcome:
+    output = record["output"]
+    return Outcome(Path(record["input"]), Path(output) if output else None, Status(record["status"]),
+                   record["faces"], record["method"], record["error"], record["seconds"])
+
+
+def watch_folder(
+    in_dir: str | Path,
+    out_dir: str | Path,
+    settings: Settings = Settings(),
+    *,
+    settle: float = DEFAULT_SETTLE,
+    interval: float = DEFAULT_INTERVAL,
+    random_names: bool = False,
+    stop: threading.Event | None = None,
+) -> Iterator[Outcome]:
+    """Outcomes of the photos that arrive in `in_dir`, each processed once, until `stop` is set.
+
+    After each photo, the state and the report (OUT/blur-report.json, all photos so far, also
+    across restarts) are rewritten atomically. `stop` is checked between photos: the current photo
+    is always finished, so nothing is left half-done.
+    """
+    in_dir, out_dir = Path(in_dir), Path(out_dir)
+    if not in_dir.is_dir():
+        raise BlurError(f"{in_dir} is not a folder; give the folder to watch")
+    if in_dir.resolve() == out_dir.resolve():
+        raise BlurError("the output folder must differ from the watched folder")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stop = stop or threading.Event()
+    state = WatchState(out_dir)
+    tracker = SettleTracker(settle)
+    detector: Detector | None = None
+    while not stop.is_set():
+        for relative in tracker.settled(scan(in_dir, skip=out_dir)):
+            if stop.is_set():
+                break
+            source = in_dir / relative
+            fingerprint = _fingerprint(source)
+            if fingerprint is None or state.handled(relative, fingerprint):
+                continue
+            detector = detector or settings.load_detector()
+            job = Job(source, _destination(relative, source, out_dir, random_names))
+            outcome = run_job(job, settings, overwrite=state.seen_before(relative), detector=detector)
+            state.record(relative, fingerprint, outcome)
+            write_report(state.outcomes(), out_dir / REPORT_NAME, settings)
+            yield outcome
+        stop.wait(interval)
+
+
+def _fingerprint(path: Path) -> Fingerprint | None:
+    try:
+        status = path.stat()
+    except OSError:
+        return None
+    return Fingerprint(status.st_size, status.st_mtime_ns)
+
+
+def _destination(relative: Path, source: Path, out_dir: Path, random_names: bool) -> Path:
+    extension = expected_extension(source)
+    if random_names:
+        return out_dir / (secrets.token_hex(8) + extension)
+    return out_dir / relative.parent / (relative.stem + OUTPUT_TAG + extension)

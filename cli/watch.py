@@ -1,0 +1,98 @@
+"""`blur watch IN OUT`: anonymise every photo that lands in a hot folder, until stopped."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+from typing import TextIO
+
+from blur.anonymise import Method
+from blur.batch import summarise
+from blur.decode import DEFAULT_MAX_PIXELS
+from blur.detect import DEFAULT_DETECTOR, DETECTORS
+from blur.errors import BlurError
+from blur.regions import DEFAULT_PADDING, Shape
+from blur.watch import DEFAULT_INTERVAL, DEFAULT_SETTLE, REPORT_NAME, STATE_NAME, watch_folder
+
+from .main import ExitStatus, _positive_float, _quality, _unit_float, outcome_line, settings_from
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="blur watch",
+        description=(
+            "Watch the folder IN and anonymise every photo copied into it, once the copy is complete, "
+            f"into OUT (mirroring IN's folders), with a report in OUT/{REPORT_NAME}. Photos already handled "
+            f"are remembered in OUT/{STATE_NAME}, so a restart does not process them again. Originals are "
+            "never modified. Ctrl-C or SIGTERM stops after the current photo; a second Ctrl-C stops at once, "
+            "leaving no partial file."
+        ),
+    )
+    parser.add_argument("input", metavar="IN", help="the folder to watch (searched recursively)")
+    parser.add_argument("output", metavar="OUT", help="the folder for anonymised copies and the report")
+    parser.add_argument("--settle", type=_positive_float, default=DEFAULT_SETTLE, metavar="SECONDS",
+                        help=f"a file is complete once its size and time are unchanged this long (default: {DEFAULT_SETTLE:g})")
+    parser.add_argument("--interval", type=_positive_float, default=DEFAULT_INTERVAL, metavar="SECONDS",
+                        help=f"look for new files this often (default: {DEFAULT_INTERVAL:g})")
+    parser.add_argument("--random-names", action="store_true",
+                        help="give outputs random file names, so names and folder names do not travel with the photo")
+    parser.add_argument("--method", choices=[m.value for m in Method], default=Method.MOSAIC.value,
+                        help="mosaic (default) or solid; both are irreversible")
+    parser.add_argument("--shape", choices=[s.value for s in Shape], default=Shape.ELLIPSE.value,
+                        help="shape of each destroyed region (default: ellipse)")
+    parser.add_argument("--padding", type=_positive_float, default=DEFAULT_PADDING, metavar="F",
+                        help=f"grow each detected face box by this factor (default: {DEFAULT_PADDING})")
+    parser.add_argument("--detector", choices=sorted(DETECTORS), default=DEFAULT_DETECTOR,
+                        help=f"face detector (default: {DEFAULT_DETECTOR})")
+    parser.add_argument("--threshold", type=_unit_float, metavar="T",
+                        help="detection threshold between 0 and 1; lower finds more faces and more false alarms")
+    parser.add_argument("--max-megapixels", type=_positive_float, default=DEFAULT_MAX_PIXELS / 1e6, metavar="N",
+                        help=f"refuse larger images (default: {DEFAULT_MAX_PIXELS / 1e6:.0f})")
+    parser.add_argument("--quality", type=_quality, default=92, metavar="Q", help="JPEG/WebP quality, 1-100 (default: 92)")
+    return parser
+
+
+def watch_command(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
+    """Run `blur watch` until Ctrl-C (exit 130) or SIGTERM (exit 0)."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    stop = threading.Event()
+    received: list[int] = []
+
+    def request_stop(signum, frame):
+        if stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # a second Ctrl-C: abandon the current photo (its write is atomic)
+        received.append(signum)
+        stop.set()
+
+    previous = _install({signal.SIGINT: request_stop, signal.SIGTERM: request_stop})
+    outcomes = []
+    print(f"blur watch: watching {args.input} -> {args.output}; Ctrl-C to stop", file=stderr, flush=True)
+    try:
+        for outcome in watch_folder(args.input, args.output, settings_from(args), settle=args.settle,
+                                    interval=args.interval, random_names=args.random_names, stop=stop):
+            outcomes.append(outcome)
+            print(outcome_line(outcome), file=stdout, flush=True)
+    except KeyboardInterrupt:
+        received.append(signal.SIGINT)
+        print("blur watch: stopped at once; the photo in progress was abandoned and left no partial file",
+              file=stderr)
+    except BlurError as exc:
+        print(f"blur watch: {exc}", file=stderr)
+        return ExitStatus.SOME_FAILED
+    finally:
+        _install(previous)
+    counts = summarise(outcomes)
+    print(f"blur watch: stopped; {counts['done']} anonymised, {counts['skipped']} already done, "
+          f"{counts['failed']} failed this session; report in {args.output}/{REPORT_NAME}", file=stderr)
+    return ExitStatus.INTERRUPTED if signal.SIGINT in received else ExitStatus.OK
+
+
+def _install(handlers: dict) -> dict:
+    """Install signal handlers (only possible in the main thread); return the ones replaced."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {signum: signal.signal(signum, handler) for signum, handler in handlers.items()}

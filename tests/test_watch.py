@@ -1,0 +1,228 @@
+"""`blur watch`: photos copied slowly into a hot folder are processed once complete, and only once."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from PIL import Image
+
+from blur.batch import Status
+from blur.watch import REPORT_NAME, STATE_NAME, Fingerprint, SettleTracker, is_candidate, watch_folder
+
+SAMPLES = Path(__file__).parent.parent / "samples"
+WAIT = 60.0  # generous: the machine running the tests may be busy
+
+
+def small_photo(name: str, target: Path, side: int = 256) -> Path:
+    with Image.open(SAMPLES / name) as image:
+        image = image.convert("RGB")
+        image.thumbnail((side, side))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        image.save(target, quality=90)
+    return target
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def start_watch(in_dir: Path, out_dir: Path, settle: float) -> subprocess.Popen:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "blur_cli.main", "watch", str(in_dir), str(out_dir),
+         "--settle", str(settle), "--interval", "0.1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    assert "watching" in process.stderr.readline()  # running, signal handlers installed
+    return process
+
+
+def stop_watch(process: subprocess.Popen, signum: int) -> tuple[int, str, str]:
+    process.send_signal(signum)
+    stdout, stderr = process.communicate(timeout=WAIT)
+    return process.returncode, stdout, stderr
+
+
+def wait_for(path: Path) -> None:
+    deadline = time.monotonic() + WAIT
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} did not appear"
+        time.sleep(0.05)
+
+
+def outputs(out_dir: Path) -> list[str]:
+    return sorted(str(p.relative_to(out_dir)) for p in out_dir.rglob("*")
+                  if p.is_file() and p.name not in (STATE_NAME, REPORT_NAME))
+
+
+def report(out_dir: Path) -> dict[str, dict]:
+    files = json.loads((out_dir / REPORT_NAME).read_text())["files"]
+    assert len({f["input"] for f in files}) == len(files)
+    return {Path(f["input"]).name: f for f in files}
+
+
+def test_a_file_copied_in_slowly_is_processed_once_complete(tmp_path):
+    in_dir, out_dir = tmp_path / "in", tmp_path / "out"
+    in_dir.mkdir()
+    photo = small_photo("astronaut.jpg", tmp_path / "camera" / "IMG_0001.jpg", side=512).read_bytes()
+    watcher = start_watch(in_dir, out_dir, settle=1.5)
+    try:
+        (in_dir / "IMG_0002.jpg.part").write_bytes(photo)  # a copy tool's temporary name: never touched
+        (in_dir / ".IMG_0003.jpg").write_bytes(photo)  # hidden: never touched
+        chunks = [photo[i:i + len(photo) // 5 + 1] for i in range(0, len(photo), len(photo) // 5 + 1)]
+        with open(in_dir / "IMG_0001.jpg", "wb") as copy:
+            for chunk in chunks:
+                copy.write(chunk)
+                copy.flush()
+                time.sleep(0.3)  # shorter than the settle time, as a slow network copy
+                assert outputs(out_dir) == [], "processed while still being copied"
+        wait_for(out_dir / REPORT_NAME)
+        time.sleep(0.5)  # a few more scans: nothing else may be picked up
+    finally:
+        status, stdout, stderr = stop_watch(watcher, signal.SIGTERM)
+
+    assert status == 0, stderr
+    assert outputs(out_dir) == ["IMG_0001.blurred.jpg"]
+    with Image.open(out_dir / "IMG_0001.blurred.jpg") as result:
+        assert result.size == (512, 512)
+    entry = report(out_dir)["IMG_0001.jpg"]
+    assert entry["status"] == "done" and len(entry["faces"]) == 1
+    assert list(report(out_dir)) == ["IMG_0001.jpg"]
+    assert (in_dir / "IMG_0001.jpg").read_bytes() == photo  # the original is untouched
+    assert stdout.count("done") == 1
+
+
+def test_nothing_is_processed_again_after_a_restart(tmp_path):
+    in_dir, out_dir = tmp_path / "in", tmp_path / "out"
+    small_photo("astronaut.jpg", in_dir / "a.jpg")
+    small_photo("hopper-sideways.jpg", in_dir / "day2" / "b.jpg")
+    (in_dir / "notes.txt").write_text("not a photo")
+    originals = {p.name: digest(p) for p in in_dir.rglob("*.jpg")}
+
+    first = start_watch(in_dir, out_dir, settle=0.3)
+    try:
+        wait_for(out_dir / "a.blurred.jpg")
+        wait_for(out_dir / "day2" / "b.blurred.jpg")
+    finally:
+        status, stdout, _ = stop_watch(first, signal.SIGINT)
+    assert status == 130
+    assert sorted(line.split()[0] for line in stdout.splitlines()) == ["done", "done"]
+    copies = {name: digest(out_dir / name) for name in outputs(out_dir)}
+
+    small_photo("astronaut.jpg", in_dir / "c.jpg")  # arrives while the watcher is down
+    second = start_watch(in_dir, out_dir, settle=0.3)
+    try:
+        wait_for(out_dir / "c.blurred.jpg")
+        time.sleep(1.0)  # several scans: a.jpg and b.jpg must not come back
+    finally:
+        status, stdout, _ = stop_watch(second, signal.SIGTERM)
+
+    assert status == 0
+    assert stdout.splitlines() == [f"done     {in_dir / 'c.jpg'} -> {out_dir / 'c.blurred.jpg'} (1 face)"]
+    assert outputs(out_dir) == ["a.blurred.jpg", "c.blurred.jpg", "day2/b.blurred.jpg"]
+    assert {name: digest(out_dir / name) for name in copies} == copies  # earlier copies untouched
+    assert {name: entry["status"] for name, entry in report(out_dir).items()} == \
+        {"a.jpg": "done", "b.jpg": "done", "c.jpg": "done"}  # the report spans both runs
+    assert {p.name: digest(p) for p in in_dir.rglob("*.jpg") if p.name in originals} == originals
+
+
+def run_until(in_dir: Path, out_dir: Path, count: int) -> list:
+    """Run the watcher in-process until `count` photos were handled."""
+    stop = threading.Event()
+    outcomes = []
+    for outcome in watch_folder(in_dir, out_dir, settle=0.0, interval=0.05, stop=stop):
+        outcomes.append(outcome)
+        if len(outcomes) == count:
+            stop.set()
+    return outcomes
+
+
+def test_a_failed_photo_is_retried_after_restart_and_a_new_version_replaces_its_copy(tmp_path):
+    in_dir, out_dir = tmp_path / "in", tmp_path / "out"
+    small_photo("astronaut.jpg", in_dir / "a.jpg")
+    (in_dir / "b.jpg").write_bytes(b"\xff\xd8 truncated")
+    outcomes = run_until(in_dir, out_dir, 2)
+    assert sorted((o.source.name, o.status) for o in outcomes) == [("a.jpg", Status.DONE), ("b.jpg", Status.FAILED)]
+    assert outputs(out_dir) == ["a.blurred.jpg"]  # fail closed: nothing for b.jpg
+
+    small_photo("hopper-sideways.jpg", in_dir / "a.jpg")  # a new version of a.jpg
+    small_photo("hopper-sideways.jpg", in_dir / "b.jpg")  # b.jpg now readable
+    old_copy = digest(out_dir / "a.blurred.jpg")
+    outcomes = run_until(in_dir, out_dir, 2)
+    assert sorted((o.source.name, o.status) for o in outcomes) == [("a.jpg", Status.DONE), ("b.jpg", Status.DONE)]
+    assert digest(out_dir / "a.blurred.jpg") != old_copy
+    with Image.open(out_dir / "a.blurred.jpg") as copy:
+        assert copy.size == Image.open(in_dir / "a.jpg").size
+
+
+def test_a_file_is_settled_only_after_it_stops_changing():
+    now = [0.0]
+    tracker = SettleTracker(2.0, clock=lambda: now[0])
+    growing = Path("a.jpg")
+    for second, size in enumerate([10, 20, 30, 30, 30]):
+        now[0] = float(second)
+        ready = tracker.settled({growing: Fingerprint(size, 1000 + size)})
+        assert ready == ([growing] if second == 4 else [])
+    now[0] = 5.0
+    assert tracker.settled({growing: Fingerprint(40, 1040)}) == []  # changed again: wait again
+    assert tracker.settled({}) == []
+
+
+def test_hidden_and_temporary_names_are_ignored():
+    for name in ["a.jpg", "day 2/IMG_0001.JPG", "b.heic", "c.png"]:
+        assert is_candidate(Path(name)), name
+    for name in [".a.jpg", "._a.jpg", "~$a.jpg", "a.jpg.part", "a.jpg.crdownload", "a.jpg~", "a.jpg.tmp",
+                 ".sync/a.jpg", "a.blurred.jpg", "notes.txt", "a.jpg.filepart"]:
+        assert not is_candidate(Path(name)), name
+
+
+def test_an_output_folder_inside_the_watched_folder_is_not_watched(tmp_path):
+    in_dir = tmp_path / "in"
+    small_photo("astronaut.jpg", in_dir / "a.jpg")
+    outcomes = run_until(in_dir, in_dir / "a-cleared", 1)
+    assert [o.status for o in outcomes] == [Status.DONE]
+    (in_dir / "a-cleared" / "a.blurred.jpg").rename(in_dir / "a-cleared" / "renamed.jpg")
+    small_photo("hopper-sideways.jpg", in_dir / "b.jpg")
+    outcomes = run_until(in_dir, in_dir / "a-cleared", 1)
+    assert [o.source.name for o in outcomes] == ["b.jpg"]  # not a-cleared/renamed.jpg, which sorts first
+
+
+def test_two_ctrl_c_during_a_photo_abandon_it_without_partial_output_and_a_restart_does_it(tmp_path):
+    in_dir, out_dir = tmp_path / "in", tmp_path / "out"
+    in_dir.mkdir()
+    with Image.open(SAMPLES / "crowd.png") as crowd:  # big enough to take a while
+        crowd.convert("RGB").resize((2400, 1500)).save(tmp_path / ".incoming.jpg", quality=90)
+    watcher = start_watch(in_dir, out_dir, settle=0.2)
+    (tmp_path / ".incoming.jpg").rename(in_dir / "crowd.jpg")  # appears complete at once
+    time.sleep(1.0)  # settled and being processed by now (on a quiet machine)
+    watcher.send_signal(signal.SIGINT)
+    time.sleep(0.2)
+    status, stdout, stderr = stop_watch(watcher, signal.SIGINT)
+
+    assert status == 130, stderr
+    leftovers = [p.name for p in out_dir.iterdir() if p.name.startswith(".blur-") and p.name.endswith(".part")]
+    assert leftovers == []
+    if (out_dir / "crowd.blurred.jpg").exists():  # it finished before the second Ctrl-C: complete
+        with Image.open(out_dir / "crowd.blurred.jpg") as result:
+            result.load()
+        assert report(out_dir)["crowd.jpg"]["status"] == "done"
+    else:
+        assert "abandoned" in stderr and stdout == ""
+
+    restarted = start_watch(in_dir, out_dir, settle=0.2)
+    try:
+        wait_for(out_dir / "crowd.blurred.jpg")
+        wait_for(out_dir / REPORT_NAME)
+        time.sleep(0.5)
+    finally:
+        status, stdout, _ = stop_watch(restarted, signal.SIGTERM)
+    assert status == 0
+    assert list(report(out_dir)) == ["crowd.jpg"] and report(out_dir)["crowd.jpg"]["status"] == "done"
+    with Image.open(out_dir / "crowd.blurred.jpg") as result:
+        assert result.size == (2400, 1500)
