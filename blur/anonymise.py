@@ -24,7 +24,7 @@ still leaks a little (ROC AUC 0.54–0.56 against 0.50)."""
 CELL_JITTER = 16.0
 """Standard deviation (8-bit levels) of fresh brightness noise added to each cell, so cell means cannot be read back."""
 
-CELL_TINT = 6.0
+CELL_TINT = 10.0
 """Standard deviation of fresh per-channel noise added to each cell: small, so the region keeps natural colours."""
 
 GRAIN = 3.0
