@@ -7,6 +7,8 @@ Only the pixels survive this stage. Metadata is read just long enough to turn th
 from __future__ import annotations
 
 import io
+import os
+import stat
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,16 +55,47 @@ class Photo:
 
 
 def read_photo(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
-    """Read and decode the photo at `path`."""
+    """Read and decode the photo at `path` (a regular file, or a link to one)."""
+    return decode_photo(read_file(path, max_bytes=max_file_bytes(max_pixels)), max_pixels=max_pixels)
+
+
+def max_file_bytes(max_pixels: int) -> int:
+    """The largest file read: 16-bit RGBA uncompressed at the pixel limit, plus room for metadata."""
+    return 8 * max_pixels + (64 << 20)
+
+
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+
+
+def read_file(path: str | Path, *, max_bytes: int) -> bytes:
+    """The bytes of a regular file. Pipes, devices and sockets are refused before they are opened
+    (a pipe would block the batch forever, /dev/zero would never end); the check is repeated on
+    the open file in case the name was swapped in between."""
     try:
-        data = Path(path).read_bytes()
-    except IsADirectoryError:
-        raise UnreadableImage("is a folder, not a photo") from None
+        mode = os.stat(path).st_mode
+        if not stat.S_ISREG(mode):
+            raise UnreadableImage(_not_a_file(mode))
+        with open(os.open(path, _OPEN_FLAGS), "rb") as handle:
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise UnreadableImage(_not_a_file(info.st_mode))
+            data = handle.read(max_bytes + 1) if info.st_size <= max_bytes else b""
+            if len(data) > max_bytes or info.st_size > max_bytes:
+                raise ImageTooLarge(
+                    f"the file is over {max_bytes / 1e6:.0f} MB, more than any photo within the pixel limit; "
+                    "raise --max-megapixels if you trust it"
+                )
+            return data
     except PermissionError:
         raise UnreadableImage("permission denied: cannot read this file") from None
     except OSError as exc:
         raise UnreadableImage(f"cannot read this file ({exc.strerror or exc})") from None
-    return decode_photo(data, max_pixels=max_pixels)
+
+
+def _not_a_file(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "is a folder, not a photo"
+    return "is not a regular file (a pipe, device or socket), so it was not read"
 
 
 def decode_photo(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
@@ -70,8 +103,9 @@ def decode_photo(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
     if not data:
         raise UnreadableImage("the file is empty")
     with warnings.catch_warnings():
-        # We enforce our own pixel limit below; Pillow's warning would only be noise.
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        # We enforce our own pixel limit below, and a damaged file either decodes or raises:
+        # Pillow's warnings (bomb, corrupt EXIF) would only print stray lines between our messages.
+        warnings.simplefilter("ignore")
         try:
             with Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as image:
                 _check_size(image.size, max_pixels)
@@ -87,6 +121,12 @@ def decode_photo(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
             raise UnreadableImage(
                 "not a photo in a supported format (JPEG, PNG, WebP, TIFF, BMP, GIF, HEIC)"
             ) from None
+        except RuntimeError as exc:  # pillow-heif reports libheif errors, including its own size limit, so
+            if "security limit" in str(exc).lower():
+                raise ImageTooLarge(
+                    "the image declares more pixels than it is safe to decode; nothing was written"
+                ) from None
+            raise UnreadableImage(f"the image data is damaged or truncated ({exc})") from None
         except (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError) as exc:
             # Pillow signals truncated and corrupt data with a mix of these.
             raise UnreadableImage(f"the image data is damaged or truncated ({exc})") from None

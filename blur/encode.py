@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,7 +110,7 @@ def write_atomically(data: bytes, destination: Path, *, overwrite: bool = False)
     folder = destination.parent
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=folder, prefix=".blur-", suffix=".part")
+        fd, temporary = tempfile.mkstemp(dir=folder, prefix=f".blur-{os.getpid()}-", suffix=".part")
     except OSError as exc:
         raise OutputError(f"cannot write in {folder} ({exc.strerror or exc})") from None
     try:
@@ -125,6 +127,52 @@ def write_atomically(data: bytes, destination: Path, *, overwrite: bool = False)
     finally:
         if os.path.lexists(temporary):
             os.unlink(temporary)
+
+
+_TEMPORARY_NAME = re.compile(r"\.blur-([0-9]+)-[a-z0-9_]{8}\.part")
+"""The exact names `write_atomically` gives its temporary files: .blur-<writer's pid>-<8 random>.part"""
+
+STALE_AFTER_SECONDS = 600
+"""A temporary file unchanged this long is abandoned: a live writer finishes in seconds."""
+
+
+def remove_stale_temporaries(folder: Path) -> int:
+    """Delete temporary files a killed writer left in `folder`; return how many.
+
+    A killed process (SIGKILL, power loss) cannot clean up after itself. Only regular files with
+    exactly our temporary names are touched, and only if their writer is no longer running on
+    this machine or they have not changed for STALE_AFTER_SECONDS (a writer on another machine
+    sharing the folder). Nothing else in the folder is ever deleted.
+    """
+    removed = 0
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return 0
+    for entry in entries:
+        match = _TEMPORARY_NAME.fullmatch(entry.name)
+        try:
+            if match and entry.is_file(follow_symlinks=False) and (
+                time.time() - entry.stat(follow_symlinks=False).st_mtime > STALE_AFTER_SECONDS
+                or not _process_exists(int(match.group(1)))
+            ):
+                os.unlink(entry.path)
+                removed += 1
+        except OSError:
+            continue
+    return removed
+
+
+def _process_exists(pid: int) -> bool:
+    if os.name != "posix":  # os.kill(pid, 0) is not a harmless probe on Windows
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # it exists, owned by someone else
+    return True
 
 
 def _link_without_overwrite(temporary: str, destination: Path) -> None:

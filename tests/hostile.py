@@ -1,0 +1,313 @@
+"""A generated corpus of hostile and unusual image files, and the fuzzing invariant.
+
+Nothing here is a shipped photo: every file is built from a small synthetic picture, then broken
+on purpose (empty, truncated, corrupted, mislabelled, with trailers, with huge declared sizes).
+Used by tests/test_hostile_*.py and by benchmarks/fuzz.py.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from dataclasses import dataclass
+from functools import cache
+
+import numpy as np
+import pillow_heif
+from PIL import Image
+
+from blur.anonymise import Method
+from blur.decode import decode_photo
+from blur.encode import encode_image, output_format_for, verify_encoded
+from blur.errors import BlurError
+from blur.pipeline import Settings, anonymise_image
+from blur.regions import Region, Shape
+
+OK = "ok"
+"""The file must decode to a photo."""
+REFUSED = "refused"
+"""The file must be refused with a BlurError."""
+EITHER = "either"
+"""Damaged in a way a decoder may tolerate (e.g. a corrupted JPEG scan): a photo or a BlurError."""
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    data: bytes
+    extension: str
+    expect: str
+    real_format: str | None = None
+    """Pillow's name for the format the bytes really are, when they decode."""
+
+    @property
+    def filename(self) -> str:
+        return self.name + self.extension
+
+
+def picture(width: int = 48, height: int = 40) -> np.ndarray:
+    """A small RGB picture with gradients and edges, so encoders and decoders have real work."""
+    y, x = np.mgrid[0:height, 0:width]
+    red = (x * 255 // max(1, width - 1)).astype(np.uint8)
+    green = (y * 255 // max(1, height - 1)).astype(np.uint8)
+    blue = (((x // 8 + y // 8) % 2) * 200 + 30).astype(np.uint8)
+    return np.dstack([red, green, blue])
+
+
+def encoded(image: Image.Image, pillow_format: str, **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, pillow_format, **options)
+    return buffer.getvalue()
+
+
+def png_chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def png_from_rows(width: int, height: int, bit_depth: int, colour_type: int, raw_rows: bytes) -> bytes:
+    """A PNG built by hand, for layouts Pillow cannot write (16-bit RGB) or lies about size."""
+    header = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", header)
+        + png_chunk(b"IDAT", zlib.compress(raw_rows, 9))
+        + png_chunk(b"IEND", b"")
+    )
+
+
+@cache
+def seeds() -> dict[str, tuple[bytes, str, str]]:
+    """Valid files: name -> (bytes, extension, Pillow format)."""
+    rgb = Image.fromarray(picture())
+    rgba = rgb.copy()
+    rgba.putalpha(Image.fromarray(picture()[..., 1]))
+    grey16 = Image.fromarray(picture()[..., 0].astype(np.uint16) * 257)
+    rgb16_rows = b"".join(
+        b"\x00" + (row.astype(">u2") * 257).tobytes() for row in picture()
+    )
+    animated = [Image.fromarray(picture()), Image.fromarray(255 - picture())]
+    heif = pillow_heif.from_bytes(mode="RGB", size=rgb.size, data=rgb.tobytes())
+    heic = io.BytesIO()
+    heif.save(heic, quality=50)
+    two_pages = io.BytesIO()
+    rgb.save(two_pages, "TIFF", save_all=True, append_images=[rgb.rotate(90)])
+    return {
+        "jpeg": (encoded(rgb, "JPEG", quality=90), ".jpg", "JPEG"),
+        "jpeg-progressive": (encoded(rgb, "JPEG", progressive=True), ".jpg", "JPEG"),
+        "jpeg-grey": (encoded(rgb.convert("L"), "JPEG"), ".jpg", "JPEG"),
+        "jpeg-cmyk": (encoded(rgb.convert("CMYK"), "JPEG"), ".jpg", "JPEG"),
+        "png": (encoded(rgb, "PNG"), ".png", "PNG"),
+        "png-rgba": (encoded(rgba, "PNG"), ".png", "PNG"),
+        "png-palette": (encoded(rgb.convert("P", palette=Image.Palette.ADAPTIVE, colors=16), "PNG"), ".png", "PNG"),
+        "png-palette-transparent": (
+            encoded(rgb.convert("P", palette=Image.Palette.ADAPTIVE, colors=16), "PNG", transparency=3),
+            ".png",
+            "PNG",
+        ),
+        "png-grey-alpha": (encoded(rgba.convert("LA"), "PNG"), ".png", "PNG"),
+        "png-bilevel": (encoded(rgb.convert("1"), "PNG"), ".png", "PNG"),
+        "png-grey16": (encoded(grey16, "PNG"), ".png", "PNG"),
+        "png-rgb16": (png_from_rows(48, 40, 16, 2, rgb16_rows), ".png", "PNG"),
+        "webp": (encoded(rgb, "WEBP", quality=80), ".webp", "WEBP"),
+        "webp-lossless-alpha": (encoded(rgba, "WEBP", lossless=True), ".webp", "WEBP"),
+        "tiff": (encoded(rgb, "TIFF"), ".tif", "TIFF"),
+        "tiff-lzw": (encoded(rgb, "TIFF", compression="tiff_lzw"), ".tif", "TIFF"),
+        "tiff-cmyk": (encoded(rgb.convert("CMYK"), "TIFF"), ".tif", "TIFF"),
+        "tiff-grey16": (encoded(grey16, "TIFF"), ".tif", "TIFF"),
+        "tiff-float": (encoded(Image.fromarray(picture()[..., 0].astype(np.float32) / 255), "TIFF"), ".tif", "TIFF"),
+        "tiff-rgba": (encoded(rgba, "TIFF"), ".tif", "TIFF"),
+        "bmp": (encoded(rgb, "BMP"), ".bmp", "BMP"),
+        "gif": (encoded(rgb.convert("P"), "GIF"), ".gif", "GIF"),
+        "heic": (heic.getvalue(), ".heic", "HEIF"),
+        "png-1x1": (encoded(Image.new("RGB", (1, 1), (200, 10, 10)), "PNG"), ".png", "PNG"),
+        "jpeg-1x1": (encoded(Image.new("RGB", (1, 1), (200, 10, 10)), "JPEG"), ".jpg", "JPEG"),
+        "png-1x50000": (encoded(Image.new("RGB", (1, 50000), (90, 90, 90)), "PNG"), ".png", "PNG"),
+        "png-50000x1": (encoded(Image.new("RGB", (50000, 1), (90, 90, 90)), "PNG"), ".png", "PNG"),
+        "gif-animated": (
+            encoded(animated[0], "GIF", save_all=True, append_images=animated[1:], duration=100),
+            ".gif",
+            "GIF",
+        ),
+        "tiff-two-pages": (two_pages.getvalue(), ".tif", "TIFF"),
+    }
+
+
+MULTI_FRAME_SEEDS = frozenset({"gif-animated", "tiff-two-pages"})
+"""Valid files the tool refuses on purpose (only single images are anonymised)."""
+
+
+def bombs() -> dict[str, tuple[bytes, str]]:
+    """Tiny files that declare huge pixel counts: name -> (bytes, extension). All must be refused."""
+    rgb = Image.fromarray(picture(16, 16))
+    jpeg = bytearray(encoded(rgb, "JPEG"))
+    sof = jpeg.index(b"\xff\xc0")
+    jpeg[sof + 5 : sof + 9] = struct.pack(">HH", 65000, 65000)
+    tiff = bytearray(encoded(rgb, "TIFF"))
+    tiff = _patch_tiff_size(tiff, 100_000, 100_000)
+    gif = bytearray(encoded(rgb.convert("P"), "GIF"))
+    gif[6:10] = struct.pack("<HH", 65535, 65535)
+    gif_frame = bytearray(gif)
+    palette = 3 * 2 ** ((gif_frame[10] & 7) + 1) if gif_frame[10] & 0x80 else 0
+    descriptor = gif_frame.index(b"\x2c", 13 + palette)
+    gif_frame[descriptor + 5 : descriptor + 9] = struct.pack("<HH", 65535, 65535)
+    webp_vp8x = (
+        b"VP8X" + struct.pack("<I", 10) + b"\x00\x00\x00\x00"
+        + (16383).to_bytes(3, "little") + (16383).to_bytes(3, "little")
+    )
+    webp_lossless = encoded(rgb, "WEBP", lossless=True)
+    return {
+        "bomb-png": (png_from_rows(100_000, 100_000, 8, 2, b"\x00" * 301), ".png"),
+        "bomb-png-zeros": (png_from_rows(20_000, 20_000, 8, 0, bytes(20_001) * 64), ".png"),
+        "bomb-png-ztxt": (
+            _insert_png_chunk(encoded(rgb, "PNG"), png_chunk(b"zTXt", b"Comment\x00\x00" + zlib.compress(bytes(64 << 20), 9))),
+            ".png",
+        ),
+        "bomb-jpeg": (bytes(jpeg), ".jpg"),
+        "bomb-tiff": (bytes(tiff), ".tif"),
+        "bomb-gif-screen": (bytes(gif), ".gif"),
+        "bomb-gif-frame": (bytes(gif_frame), ".gif"),
+        "bomb-webp-vp8x": (b"RIFF" + struct.pack("<I", 4 + len(webp_vp8x)) + b"WEBP" + webp_vp8x, ".webp"),
+        "bomb-webp-vp8x-with-frame": (_webp_with_vp8x(webp_lossless, 16383, 16383), ".webp"),
+        "bomb-bmp": (b"BM" + struct.pack("<IHHI", 62, 0, 0, 54) + struct.pack("<IiiHHIIiiII", 40, 60000, 60000, 1, 24, 0, 0, 0, 0, 0, 0) + b"\x00" * 8, ".bmp"),
+        "bomb-heic": (_heic_with_size(seeds()["heic"][0], 60000, 60000), ".heic"),
+    }
+
+
+def _insert_png_chunk(png: bytes, chunk: bytes) -> bytes:
+    end_of_header = 8 + 25
+    return png[:end_of_header] + chunk + png[end_of_header:]
+
+
+def _patch_tiff_size(tiff: bytearray, width: int, height: int) -> bytearray:
+    """Rewrite ImageWidth (256) and ImageLength (257) in the first IFD of a little-endian TIFF."""
+    assert tiff[:2] == b"II"
+    ifd = struct.unpack_from("<I", tiff, 4)[0]
+    for index in range(struct.unpack_from("<H", tiff, ifd)[0]):
+        entry = ifd + 2 + 12 * index
+        tag, kind = struct.unpack_from("<HH", tiff, entry)
+        if tag in (256, 257):
+            value = width if tag == 256 else height
+            struct.pack_into("<HHII", tiff, entry, tag, 4, 1, value)  # as a LONG
+    return tiff
+
+
+def _webp_with_vp8x(webp: bytes, width: int, height: int) -> bytes:
+    """A WebP whose extended header declares a canvas of width×height around a small real frame."""
+    body = webp[12:]
+    vp8x = b"VP8X" + struct.pack("<I", 10) + b"\x00\x00\x00\x00" + (width - 1).to_bytes(3, "little") + (height - 1).to_bytes(3, "little")
+    chunks = vp8x + body
+    return b"RIFF" + struct.pack("<I", 4 + len(chunks)) + b"WEBP" + chunks
+
+
+def _heic_with_size(heic: bytes, width: int, height: int) -> bytes:
+    """Rewrite the 'ispe' (image spatial extent) properties of a HEIC file."""
+    data = bytearray(heic)
+    start = 0
+    while (at := data.find(b"ispe", start)) >= 0:
+        struct.pack_into(">II", data, at + 8, width, height)  # after the box type: version+flags, then sizes
+        start = at + 4
+    return bytes(data)
+
+
+def corruptions(name: str, data: bytes, extension: str) -> list[Case]:
+    """Broken variants of one valid file: empty and truncated (refused), bytes overwritten (either)."""
+    cases = [Case(f"{name}-empty", b"", extension, REFUSED)]
+    for cut in sorted({1, 8, 16, 40, len(data) // 4, len(data) // 2}):
+        if cut < len(data):
+            cases.append(Case(f"{name}-cut{cut}", data[:cut], extension, REFUSED))
+    for where in (0.1, 0.5, 0.9):
+        broken = bytearray(data)
+        start = int(len(data) * where)
+        broken[start : start + 16] = bytes(b ^ 0xA5 for b in broken[start : start + 16])
+        cases.append(Case(f"{name}-flip{int(where * 100)}", bytes(broken), extension, EITHER))
+    return cases
+
+
+def polyglots() -> list[Case]:
+    """Files that are two things at once, or carry things after the image: the output must hold none of it."""
+    jpeg, _, _ = seeds()["jpeg"]
+    png, _, _ = seeds()["png"]
+    gif, _, _ = seeds()["gif"]
+    zip_trailer = _tiny_zip(b"secret.txt", SECRET)
+    html = b"<html><script>alert('" + SECRET + b"')</script></html>"
+    return [
+        Case("polyglot-jpeg-zip", jpeg + zip_trailer, ".jpg", OK, "JPEG"),
+        Case("polyglot-png-html", png + html, ".png", OK, "PNG"),
+        Case("polyglot-gif-js", gif[:-1] + b"/*" + SECRET + b"*/;", ".gif", EITHER, "GIF"),
+        Case("polyglot-jpeg-in-pdf", b"%PDF-1.4\n%" + SECRET + b"\n" + jpeg, ".jpg", REFUSED),
+        Case("polyglot-png-text-chunks", _insert_png_chunk(png, png_chunk(b"tEXt", b"GPS\x00" + SECRET)), ".png", OK, "PNG"),
+        Case("polyglot-jpeg-comment", jpeg[:2] + b"\xff\xfe" + struct.pack(">H", len(SECRET) + 2) + SECRET + jpeg[2:], ".jpg", OK, "JPEG"),
+    ]
+
+
+SECRET = b"SECRET-52.5163N-13.3777E"
+"""Planted in polyglots and metadata: it must never appear in an output."""
+
+
+def _tiny_zip(name: bytes, content: bytes) -> bytes:
+    buffer = io.BytesIO()
+    import zipfile
+
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(name.decode(), content)
+    return buffer.getvalue()
+
+
+def mislabelled() -> list[Case]:
+    """Valid images named with another format's extension, and non-images named as images."""
+    return [
+        Case("png-named-jpg", seeds()["png"][0], ".jpg", OK, "PNG"),
+        Case("jpeg-named-png", seeds()["jpeg"][0], ".png", OK, "JPEG"),
+        Case("webp-named-jpg", seeds()["webp"][0], ".jpg", OK, "WEBP"),
+        Case("heic-named-png", seeds()["heic"][0], ".png", OK, "HEIF"),
+        Case("tiff-named-jpeg", seeds()["tiff"][0], ".jpeg", OK, "TIFF"),
+        Case("text-named-jpg", b"These are my notes from the march.\n" * 20, ".jpg", REFUSED),
+        Case("svg-named-png", b'<svg xmlns="http://www.w3.org/2000/svg" width="9999999" height="9999999"/>', ".png", REFUSED),
+        Case("psd-named-jpg", b"8BPS\x00\x01" + bytes(20), ".jpg", REFUSED),
+        Case("ico-named-png", encoded(Image.fromarray(picture(16, 16)), "ICO"), ".png", REFUSED),
+    ]
+
+
+@cache
+def corpus() -> tuple[Case, ...]:
+    """Every case, named uniquely."""
+    cases: list[Case] = []
+    for name, (data, extension, pillow_format) in seeds().items():
+        expect = REFUSED if name in MULTI_FRAME_SEEDS else OK
+        cases.append(Case(name, data, extension, expect, pillow_format))
+        if name in ("jpeg", "png", "webp", "heic", "tiff", "gif", "bmp", "jpeg-cmyk", "png-rgba", "tiff-grey16"):
+            cases.extend(corruptions(name, data, extension))
+    for name, (data, extension) in bombs().items():
+        cases.append(Case(name, data, extension, REFUSED))
+    cases.extend(polyglots())
+    cases.extend(mislabelled())
+    assert len({case.name for case in cases}) == len(cases)
+    return tuple(cases)
+
+
+FUZZ_MAX_PIXELS = 4_000_000
+"""Pixel limit while fuzzing: big enough for every seed, small enough to keep each input fast."""
+
+_FUZZ_SETTINGS = Settings(method=Method.MOSAIC, shape=Shape.ELLIPSE, max_pixels=FUZZ_MAX_PIXELS)
+
+
+def decode_anonymise_encode(data: bytes) -> bytes | None:
+    """The fuzzing invariant, on the path decode → anonymise → encode → verify.
+
+    Returns fresh output bytes, or None when the input was refused with a BlurError. Any other
+    exception escapes (a bug). A fixed region stands in for detection, so every decoded input has
+    pixels destroyed without running the detector model.
+    """
+    try:
+        photo = decode_photo(data, max_pixels=FUZZ_MAX_PIXELS)
+    except BlurError:
+        return None
+    assert photo.pixels.dtype == np.uint8 and photo.pixels.ndim == 3 and photo.pixels.shape[2] == 3
+    assert photo.alpha is None or photo.alpha.shape == photo.pixels.shape[:2]
+    middle = Region(photo.width // 4, photo.height // 4, max(1, photo.width * 3 // 4), max(1, photo.height * 3 // 4))
+    result = anonymise_image(photo.pixels, _FUZZ_SETTINGS, alpha=photo.alpha, regions=[middle])
+    output = output_format_for(photo.format)
+    out = encode_image(result.pixels, result.alpha, output, _FUZZ_SETTINGS.quality)
+    verify_encoded(out, output, photo.height, photo.width)
+    return out
