@@ -344,7 +344,9 @@ def write_report(outcomes: list[Outcome], path: str | Path, settings: Settings) 
             indent=2,
             ensure_ascii=False,
         )
-    write_atomically(text.encode("utf-8", "surrogateescape"), path, overwrite=True)
+    # A file name that is not valid UTF-8 becomes a \udcXX escape: valid JSON that json.loads and
+    # os.fsencode turn back into the original bytes, instead of bytes that break every JSON parser.
+    write_atomically(text.encode("utf-8", "backslashreplace"), path, overwrite=True)
 
 
 def _csv_report(records: list[dict]) -> str:
