@@ -13,7 +13,7 @@ from .decode import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, read_photo
 from .detect import DEFAULT_DETECTOR, Detector, detect_faces, load_detector
 from .encode import DEFAULT_QUALITY, OutputFormat, encode_image, output_format_for, verify_encoded, write_atomically
 from .errors import OutputError, OutputExists
-from .regions import DEFAULT_PADDING, Region, Shape, regions_from_detections
+from .regions import DEFAULT_PADDING, Region, Shape, combined_mask, regions_from_detections
 
 
 @dataclass(frozen=True)
@@ -59,8 +59,8 @@ def anonymise_image(
 ) -> Anonymised:
     """Destroy every face in an upright H×W×3 uint8 RGB image.
 
-    Pass `regions` to skip detection (e.g. regions a person reviewed). Alpha inside destroyed
-    regions becomes opaque, so transparency cannot carry a face's outline.
+    Pass `regions` to skip detection (e.g. regions a person reviewed). Alpha becomes opaque where
+    pixels were destroyed, so transparency cannot carry a face's outline.
     """
     if pixels.ndim != 3 or pixels.shape[2] != 3 or pixels.dtype != np.uint8:
         raise ValueError("pixels must be an H×W×3 uint8 RGB array")
@@ -69,16 +69,8 @@ def anonymise_image(
     out = anonymise(pixels, regions, settings.method, settings.shape, rng)
     if alpha is not None and regions:
         alpha = alpha.copy()
-        alpha[np.any(out != pixels, axis=2) | _region_boxes(regions, alpha.shape)] = 255
+        alpha[combined_mask(regions, *alpha.shape, settings.shape)] = 255
     return Anonymised(out, alpha, regions)
-
-
-def _region_boxes(regions: list[Region], shape: tuple[int, int]) -> np.ndarray:
-    mask = np.zeros(shape, bool)
-    for region in regions:
-        x0, y0, x1, y1 = region.clipped(*shape)
-        mask[y0:y1, x0:x1] = True
-    return mask
 
 
 @dataclass(frozen=True, eq=False)

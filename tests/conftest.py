@@ -1,0 +1,36 @@
+"""Shared fixtures: small generated images and the shipped sample photos."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+
+
+@pytest.fixture(scope="session")
+def face_pixels() -> np.ndarray:
+    """Upright RGB pixels of a public-domain portrait with one face around (225, 117)."""
+    return np.asarray(Image.open(SAMPLES / "astronaut.jpg").convert("RGB"))
+
+
+@pytest.fixture
+def textured() -> np.ndarray:
+    """A 64×80 image where almost every pixel differs from its neighbours."""
+    return np.random.default_rng(0).integers(0, 256, (64, 80, 3), dtype=np.uint8)
+
+
+def encoded(pixels: np.ndarray, fmt: str, **options) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+def write_photo(path: Path, pixels: np.ndarray, fmt: str | None = None, **options) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(encoded(pixels, fmt or Image.registered_extensions()[path.suffix.lower()], **options))
+    return path

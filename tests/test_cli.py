@@ -1,0 +1,78 @@
+"""The command line, run in-process: messages, exit codes, reports, never overwriting."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+
+import pytest
+
+from blur_cli.main import ExitStatus, main, printable
+from conftest import SAMPLES
+
+
+def run(*argv: str) -> tuple[int, str, str]:
+    stdout, stderr = io.StringIO(), io.StringIO()
+    code = main(list(argv), stdout, stderr)
+    return code, stdout.getvalue(), stderr.getvalue()
+
+
+@pytest.fixture
+def photos(tmp_path):
+    folder = tmp_path / "photos"
+    shutil.copytree(SAMPLES, folder)
+    return folder
+
+
+def test_anonymises_a_folder_and_reports(photos, tmp_path):
+    report = tmp_path / "report.json"
+    code, out, err = run(str(photos), "-o", str(tmp_path / "out"), "--report", str(report))
+    assert code == ExitStatus.OK
+    assert out.count("done ") == 3 and "crowd.png" in out
+    assert "3 anonymised" in err
+    data = json.loads(report.read_text())
+    assert {f["status"] for f in data["files"]} == {"done"}
+    assert sum(len(f["faces"]) for f in data["files"]) >= 3
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "astronaut.blurred.jpg", "crowd.blurred.png", "hopper-sideways.blurred.jpg"]
+
+
+def test_one_bad_file_gives_exit_status_1_and_the_rest_done(photos):
+    (photos / "broken.jpg").write_bytes(b"not an image")
+    code, out, _ = run(str(photos), "-j", "1")
+    assert code == ExitStatus.SOME_FAILED
+    assert "FAILED   " in out and "broken.jpg" in out
+    assert out.count("done ") == 3
+    assert not (photos / "broken.blurred.jpg").exists()
+
+
+def test_running_again_skips_and_keeps_originals(photos):
+    originals = {p.name: p.read_bytes() for p in photos.iterdir()}
+    assert run(str(photos), "-j", "1")[0] == ExitStatus.OK
+    code, out, _ = run(str(photos), "-j", "1")
+    assert code == ExitStatus.OK and out.count("skipped ") == 3
+    assert all((photos / name).read_bytes() == data for name, data in originals.items())
+
+
+@pytest.mark.parametrize("argv", [[], ["--method", "blurry", "x.jpg"], ["--threshold", "2", "x.jpg"]])
+def test_usage_errors_exit_with_2(argv, capsys):
+    assert run(*argv)[0] == ExitStatus.USAGE
+
+
+def test_an_empty_folder_is_a_usage_error(tmp_path):
+    code, _, err = run(str(tmp_path))
+    assert code == ExitStatus.USAGE and "no photos" in err
+
+
+def test_solid_method_and_rectangle_shape(photos, tmp_path):
+    report = tmp_path / "r.csv"
+    code, _, _ = run(str(photos / "astronaut.jpg"), "--method", "solid", "--shape", "rectangle", "--report", str(report))
+    assert code == ExitStatus.OK
+    assert "solid" in report.read_text()
+
+
+def test_file_names_are_printed_safely():
+    assert printable("evil\x1b[2Jname\n.jpg") == "evil\\x1b[2Jname\\n.jpg"
+    assert printable("caf\udcc3.jpg") == "caf\\xc3.jpg"
+    assert printable("фото.jpg") == "фото.jpg"

@@ -1,0 +1,155 @@
+"""Decode: formats, EXIF orientation, colour, alpha, limits, and refusals."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image, ImageCms
+
+from blur.decode import decode_photo, read_photo
+from blur.errors import ImageTooLarge, UnreadableImage, UnsupportedImage
+from conftest import encoded
+
+# How a viewer turns the stored pixels upright for each EXIF orientation (written from the EXIF
+# specification, independently of Pillow's own table).
+TO_UPRIGHT = {
+    1: lambda a: a,
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: a.transpose(1, 0, 2),
+    6: lambda a: np.rot90(a, k=-1),
+    7: lambda a: np.rot90(a, k=2).transpose(1, 0, 2),
+    8: lambda a: np.rot90(a, k=1),
+}
+TO_STORED = {**TO_UPRIGHT, 6: TO_UPRIGHT[8], 8: TO_UPRIGHT[6]}
+
+
+def upright_image() -> np.ndarray:
+    """Asymmetric pixels: any flip or rotation changes them."""
+    pixels = np.zeros((12, 20, 3), np.uint8)
+    pixels[..., 0] = np.arange(20)[None, :] * 12
+    pixels[..., 1] = np.arange(12)[:, None] * 20
+    pixels[0, 0] = (255, 255, 255)
+    return pixels
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_exif_orientation_decodes_to_the_same_upright_pixels(orientation):
+    upright = upright_image()
+    stored = np.ascontiguousarray(TO_STORED[orientation](upright))
+    assert np.array_equal(TO_UPRIGHT[orientation](stored), upright)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    photo = decode_photo(encoded(stored, "PNG", exif=exif))
+    assert np.array_equal(photo.pixels, upright)
+
+
+def test_orientation_of_a_jpeg_is_applied():
+    upright = np.kron(upright_image(), np.ones((8, 8, 1), np.uint8))  # large flat blocks survive JPEG
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    photo = decode_photo(encoded(np.ascontiguousarray(TO_STORED[6](upright)), "JPEG", exif=exif, quality=95))
+    assert photo.pixels.shape == upright.shape
+    assert np.abs(photo.pixels.astype(int) - upright).mean() < 4
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "TIFF", "BMP", "GIF", "HEIF"])
+def test_every_format_decodes(fmt):
+    pixels = np.kron(upright_image(), np.ones((4, 4, 1), np.uint8))
+    options = {"quality": 95} if fmt in ("JPEG", "WEBP", "HEIF") else {}
+    photo = decode_photo(encoded(pixels, fmt, **options))
+    assert photo.format == fmt
+    assert photo.pixels.shape == pixels.shape and photo.pixels.dtype == np.uint8
+    difference = np.abs(photo.pixels.astype(int) - pixels)
+    if fmt in ("PNG", "TIFF", "BMP"):
+        assert difference.max() == 0
+    else:  # lossy or paletted
+        assert difference.mean() < 6
+
+
+def test_srgb_profile_is_applied_and_pixels_kept():
+    pixels = upright_image()
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    photo = decode_photo(encoded(pixels, "PNG", icc_profile=icc))
+    assert np.abs(photo.pixels.astype(int) - pixels).max() <= 2
+
+
+def test_cmyk_becomes_rgb():
+    cyan = Image.new("CMYK", (8, 8), (255, 0, 0, 0))
+    buffer = io.BytesIO()
+    cyan.save(buffer, "JPEG", quality=100)
+    photo = decode_photo(buffer.getvalue())
+    red, green, blue = photo.pixels[4, 4].astype(int)
+    assert red < 40 and green > 200 and blue > 200
+
+
+def test_16_bit_grayscale_is_scaled_to_8_bits():
+    values = np.array([[0, 256, 32768, 65535]], np.uint16)
+    buffer = io.BytesIO()
+    Image.fromarray(values).save(buffer, "PNG")
+    photo = decode_photo(buffer.getvalue())
+    assert photo.pixels[0, :, 0].tolist() == [0, 1, 128, 255]
+
+
+def test_palette_with_transparency_keeps_alpha():
+    image = Image.new("P", (4, 4), 0)
+    image.putpalette([255, 0, 0, 0, 255, 0] + [0] * 762)
+    image.putpixel((1, 1), 1)
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG", transparency=1)
+    photo = decode_photo(buffer.getvalue())
+    assert photo.alpha is not None
+    assert photo.alpha[1, 1] == 0 and photo.alpha[0, 0] == 255
+    assert photo.pixels[0, 0].tolist() == [255, 0, 0]
+
+
+def test_grayscale_with_alpha_keeps_alpha():
+    image = Image.new("LA", (3, 3), (100, 50))
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    photo = decode_photo(buffer.getvalue())
+    assert photo.pixels[0, 0].tolist() == [100, 100, 100]
+    assert photo.alpha[0, 0] == 50
+
+
+def _animated(fmt: str) -> bytes:
+    frames = [Image.new("RGB", (8, 8), color) for color in ("red", "blue")]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, fmt, save_all=True, append_images=frames[1:])
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "TIFF", "WEBP"])
+def test_multi_frame_files_are_refused(fmt):
+    with pytest.raises(UnsupportedImage, match="2 frames"):
+        decode_photo(_animated(fmt))
+
+
+def test_images_over_the_pixel_limit_are_refused_before_decoding():
+    data = encoded(np.zeros((100, 100, 3), np.uint8), "PNG")
+    with pytest.raises(ImageTooLarge, match="megapixels"):
+        decode_photo(data, max_pixels=9_999)
+    assert decode_photo(data, max_pixels=10_000).pixels.shape == (100, 100, 3)
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (b"", "empty"),
+        (b"this is a text file, not a photo\n", "not a photo"),
+        (encoded(np.zeros((64, 64, 3), np.uint8), "JPEG")[:300], "damaged or truncated"),
+    ],
+)
+def test_unreadable_data_raises_a_clear_error(data, message):
+    with pytest.raises(UnreadableImage, match=message):
+        decode_photo(data)
+
+
+def test_read_photo_reports_missing_and_folder(tmp_path):
+    with pytest.raises(UnreadableImage, match="cannot read"):
+        read_photo(tmp_path / "missing.jpg")
+    with pytest.raises(UnreadableImage, match="folder"):
+        read_photo(tmp_path)

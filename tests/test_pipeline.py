@@ -1,0 +1,60 @@
+"""The Python API: one image in memory, one file on disk."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from blur import Region, Settings, anonymise_file, anonymise_image
+from blur.anonymise import Method
+from blur.errors import OutputError, UnreadableImage
+from conftest import write_photo
+
+
+def test_anonymise_image_destroys_the_detected_face(face_pixels):
+    result = anonymise_image(face_pixels)
+    assert len(result.regions) == 1
+    r = result.regions[0]
+    assert np.any(result.pixels[r.y0 + 40 : r.y1 - 40, r.x0 + 30 : r.x1 - 30] !=
+                  face_pixels[r.y0 + 40 : r.y1 - 40, r.x0 + 30 : r.x1 - 30], axis=2).mean() > 0.9
+
+
+def test_given_regions_replace_detection(face_pixels):
+    result = anonymise_image(face_pixels, Settings(method=Method.SOLID), regions=[Region(0, 0, 10, 10)])
+    assert result.regions == [Region(0, 0, 10, 10)]
+    assert result.pixels[5, 5].tolist() == [0, 0, 0]
+    assert np.array_equal(result.pixels[100:], face_pixels[100:])
+
+
+def test_alpha_becomes_opaque_where_a_face_was_destroyed(face_pixels):
+    alpha = np.zeros(face_pixels.shape[:2], np.uint8)
+    result = anonymise_image(face_pixels, alpha=alpha, regions=[Region(20, 20, 60, 60)])
+    assert result.alpha[40, 40] == 255 and result.alpha[100, 100] == 0
+
+
+def test_anonymise_image_rejects_other_arrays():
+    with pytest.raises(ValueError):
+        anonymise_image(np.zeros((10, 10), np.uint8))
+
+
+def test_the_output_extension_follows_the_real_format(tmp_path, face_pixels):
+    source = write_photo(tmp_path / "really-a-png.jpg", face_pixels, "PNG")
+    result = anonymise_file(source, tmp_path / "out.jpg")
+    assert result.output == tmp_path / "out.png"
+    assert result.output.read_bytes().startswith(b"\x89PNG")
+
+
+def test_the_original_is_never_the_output(tmp_path, face_pixels):
+    source = write_photo(tmp_path / "photo.png", face_pixels)
+    before = source.read_bytes()
+    with pytest.raises(OutputError, match="original"):
+        anonymise_file(source, source, overwrite=True)
+    assert source.read_bytes() == before
+
+
+def test_a_failing_photo_writes_nothing(tmp_path):
+    source = tmp_path / "bad.jpg"
+    source.write_bytes(b"\xff\xd8\xff")
+    with pytest.raises(UnreadableImage):
+        anonymise_file(source, tmp_path / "out.jpg")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.jpg"]
