@@ -311,3 +311,83 @@ def decode_anonymise_encode(data: bytes) -> bytes | None:
     out = encode_image(result.pixels, result.alpha, output, _FUZZ_SETTINGS.quality)
     verify_encoded(out, output, photo.height, photo.width)
     return out
+
+
+# --- Helpers for file-system and fault tests ----------------------------------------------------
+
+
+def snapshot(root) -> dict[str, tuple]:
+    """Everything under `root` (without following links): kind plus content or link target."""
+    import hashlib
+    import os
+    import stat as stat_module
+
+    found = {}
+    for folder, dirs, files in os.walk(os.fsencode(root)):
+        for name in dirs + files:
+            path = os.path.join(folder, name)
+            info = os.lstat(path)
+            if stat_module.S_ISLNK(info.st_mode):
+                found[path] = ("link", os.readlink(path))
+            elif stat_module.S_ISREG(info.st_mode):
+                with open(path, "rb") as handle:
+                    found[path] = ("file", hashlib.sha256(handle.read()).hexdigest())
+            else:
+                found[path] = ("other", stat_module.S_IFMT(info.st_mode))
+    return found
+
+
+def temporaries(root) -> list[str]:
+    """Temporary or partial files anywhere under `root` (ours are named .blur-*.part)."""
+    import os
+
+    return [
+        os.path.join(folder, name)
+        for folder, _, files in os.walk(root)
+        for name in files
+        if name.startswith(".blur-") or name.endswith(".part")
+    ]
+
+
+class deadline:
+    """Raise TimeoutError in the main thread if the block runs longer than `seconds` (a hang guard)."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+
+    def __enter__(self):
+        import signal
+
+        def expire(signum, frame):
+            raise TimeoutError(f"took longer than {self.seconds} s: something hangs")
+
+        self.previous = signal.signal(signal.SIGALRM, expire)
+        signal.setitimer(signal.ITIMER_REAL, self.seconds)
+        return self
+
+    def __exit__(self, *exc):
+        import signal
+
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, self.previous)
+        return False
+
+
+def run_cli(argv: list[str], seconds: float = 120) -> tuple[int, str, str]:
+    """`blur argv` in this process: (exit status, stdout, stderr)."""
+    from blur_cli.main import main
+
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with deadline(seconds):
+        status = main([str(a) for a in argv], stdout, stderr)
+    return status, stdout.getvalue(), stderr.getvalue()
+
+
+def only_printable(text: str) -> bool:
+    """True if `text` has no control characters except line ends, and nothing undecodable."""
+    import unicodedata
+
+    return all(
+        char == "\n" or not (unicodedata.category(char).startswith("C") or 0xDC80 <= ord(char) <= 0xDCFF)
+        for char in text
+    )
