@@ -259,23 +259,23 @@ def run_batch(
 
 
 def _submit(executor: ProcessPoolExecutor, job: Job, overwrite: bool) -> Future:
-    # A worker process is started inside submit: with Ctrl-C ignored here it starts ignoring it
-    # too, so an early Ctrl-C cannot kill half-started workers with tracebacks.
-    with _sigint_ignored():
+    # Worker processes are started inside submit. With Ctrl-C blocked (not ignored: a blocked
+    # signal waits, it is not lost) they start with it blocked too, so an early Ctrl-C cannot
+    # kill half-started workers with tracebacks; each then ignores it in _start_worker.
+    with _sigint_blocked():
         return executor.submit(_worker_job, job, overwrite)
 
 
 @contextmanager
-def _sigint_ignored():
-    try:
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    except ValueError:  # not the main thread: signals are not ours to change
+def _sigint_blocked():
+    if not hasattr(signal, "pthread_sigmask"):  # Windows
         yield
         return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _remove_stale_temporaries(jobs: Iterable[Job]) -> None:
