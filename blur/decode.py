@@ -6,7 +6,9 @@ Only the pixels survive this stage. Metadata is read just long enough to turn th
 
 from __future__ import annotations
 
+import ctypes
 import io
+import logging
 import os
 import stat
 import warnings
@@ -20,7 +22,30 @@ from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 from .errors import ImageTooLarge, UnreadableImage, UnsupportedImage
 
 pillow_heif.register_heif_opener()
+
+
+def _silence_libtiff() -> None:
+    """Stop libtiff printing its complaints about damaged TIFFs straight to stderr, between our
+    one-line messages: Pillow raises the same failures as exceptions, so the prints add nothing.
+    Best effort, Linux only (it finds the libtiff Pillow loaded); elsewhere they stay visible."""
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split(maxsplit=5)[-1].strip() for line in maps if "/libtiff" in line}
+        for path in paths:
+            library = ctypes.CDLL(path)
+            for name in ("TIFFSetErrorHandler", "TIFFSetWarningHandler"):
+                setter = getattr(library, name)
+                setter.argtypes, setter.restype = [ctypes.c_void_p], ctypes.c_void_p
+                setter(None)
+    except (OSError, AttributeError):
+        pass
+
+
 Image.init()  # register every Pillow plugin now, so the format allow-list below can name them
+_silence_libtiff()
+# Pillow logs some damage it then raises as an exception; without this, Python's last-resort
+# handler would print those records on stderr. An application that configures logging still sees them.
+logging.getLogger("PIL").addHandler(logging.NullHandler())
 
 DEFAULT_MAX_PIXELS = 100_000_000
 """Refuse images above 100 megapixels by default: about 1.5 GB of working memory per worker."""

@@ -143,8 +143,7 @@ def bombs() -> dict[str, tuple[bytes, str]]:
     jpeg = bytearray(encoded(rgb, "JPEG"))
     sof = jpeg.index(b"\xff\xc0")
     jpeg[sof + 5 : sof + 9] = struct.pack(">HH", 65000, 65000)
-    tiff = bytearray(encoded(rgb, "TIFF"))
-    tiff = _patch_tiff_size(tiff, 100_000, 100_000)
+    tiff = patch_tiff_tags(encoded(rgb, "TIFF"), {256: 100_000, 257: 100_000})
     gif = bytearray(encoded(rgb.convert("P"), "GIF"))
     gif[6:10] = struct.pack("<HH", 65535, 65535)
     gif_frame = bytearray(gif)
@@ -179,17 +178,17 @@ def _insert_png_chunk(png: bytes, chunk: bytes) -> bytes:
     return png[:end_of_header] + chunk + png[end_of_header:]
 
 
-def _patch_tiff_size(tiff: bytearray, width: int, height: int) -> bytearray:
-    """Rewrite ImageWidth (256) and ImageLength (257) in the first IFD of a little-endian TIFF."""
+def patch_tiff_tags(tiff: bytes, values: dict[int, int]) -> bytes:
+    """Rewrite tags of the first IFD of a little-endian TIFF as single LONG values (e.g. 256/257: size)."""
+    tiff = bytearray(tiff)
     assert tiff[:2] == b"II"
     ifd = struct.unpack_from("<I", tiff, 4)[0]
     for index in range(struct.unpack_from("<H", tiff, ifd)[0]):
         entry = ifd + 2 + 12 * index
-        tag, kind = struct.unpack_from("<HH", tiff, entry)
-        if tag in (256, 257):
-            value = width if tag == 256 else height
-            struct.pack_into("<HHII", tiff, entry, tag, 4, 1, value)  # as a LONG
-    return tiff
+        tag = struct.unpack_from("<H", tiff, entry)[0]
+        if tag in values:
+            struct.pack_into("<HHII", tiff, entry, tag, 4, 1, values[tag])
+    return bytes(tiff)
 
 
 def _webp_with_vp8x(webp: bytes, width: int, height: int) -> bytes:
@@ -391,3 +390,43 @@ def only_printable(text: str) -> bool:
         char == "\n" or not (unicodedata.category(char).startswith("C") or 0xDC80 <= ord(char) <= 0xDCFF)
         for char in text
     )
+
+
+# --- Mutations for fuzzing ----------------------------------------------------------------------
+
+MUTATIONS = ("flip", "set", "insert", "delete", "duplicate", "truncate", "splice", "integer")
+INTERESTING_INTEGERS = (0, 1, 0x7F, 0x80, 0xFF, 0x7FFF, 0xFFFF, 0x7FFFFFFF, 0xFFFFFFFF, 65000, 100_000)
+
+
+def mutate(data: bytes, operation: str, where: float, payload: bytes, other: bytes = b"") -> bytes:
+    """One structural mutation of `data` at relative position `where` (0..1), using `payload` bytes.
+
+    Kept deterministic, so hypothesis can shrink failures and the fuzzer can replay them.
+    """
+    at = min(len(data), int(where * len(data)))
+    payload = payload or b"\xff"
+    if operation == "flip":
+        return data[:at] + bytes(b ^ p for b, p in zip(data[at : at + len(payload)], payload)) + data[at + len(payload) :]
+    if operation == "set":
+        return data[:at] + payload + data[at + len(payload) :]
+    if operation == "insert":
+        return data[:at] + payload * (1 + payload[0] % 4) + data[at:]
+    if operation == "delete":
+        return data[:at] + data[at + 1 + payload[0] % 64 :]
+    if operation == "duplicate":
+        return data[:at] + data[at : at + 1 + payload[0] * 4] + data[at:]
+    if operation == "truncate":
+        return data[:at]
+    if operation == "splice":
+        cut = min(len(other), int((payload[0] / 255) * len(other)))
+        return data[:at] + other[cut:]
+    if operation == "integer":
+        value = INTERESTING_INTEGERS[payload[0] % len(INTERESTING_INTEGERS)]
+        width, order = ((2, "big"), (2, "little"), (4, "big"), (4, "little"))[payload[-1] % 4]
+        return data[:at] + (value % (1 << (8 * width))).to_bytes(width, order) + data[at + width :]
+    raise ValueError(operation)
+
+
+def fuzz_seeds() -> list[bytes]:
+    """Starting points for fuzzing: every valid seed but the 50000-pixel-long ones (slow to re-run)."""
+    return [data for name, (data, _, _) in seeds().items() if "50000" not in name]
