@@ -182,11 +182,13 @@ def test_a_batch_starts_by_removing_what_a_killed_run_left_behind(tmp_path):
 
 # --- Worker processes killed mid-batch ----------------------------------------------------------
 
-CRASH_HOOK = textwrap.dedent(
+FAULT_HOOK = textwrap.dedent(
     """
-    # Loaded by every Python process of the test (PYTHONPATH): in worker processes only, SIGKILL
-    # the worker while it decodes a file carrying a marker, or while it writes one named crash-in-write.
-    import multiprocessing, os, signal
+    # Loaded by every Python process of a test run (PYTHONPATH=<folder with this file>). In worker
+    # processes only, SIGKILL the worker while it decodes a file carrying a marker, or while it
+    # writes one named crash-in-write. With BLUR_TEST_DELAY=<seconds>, every photo takes that long
+    # longer, so signals and a second run reliably land mid-batch on any machine.
+    import multiprocessing, os, signal, time
     import blur.decode, blur.pipeline
 
     def _in_worker():
@@ -197,6 +199,7 @@ CRASH_HOOK = textwrap.dedent(
     def decode_photo(data, **options):
         if b"CRASH-THE-WORKER" in data and _in_worker():
             os.kill(os.getpid(), signal.SIGKILL)
+        time.sleep(float(os.environ.get("BLUR_TEST_DELAY", 0)))
         return _decode(data, **options)
 
     def write_atomically(data, destination, **options):
@@ -209,17 +212,21 @@ CRASH_HOOK = textwrap.dedent(
 )
 
 
+def with_fault_hook(tmp_path: Path, delay: float = 0.0) -> dict[str, str]:
+    """Environment for a `blur` subprocess that loads FAULT_HOOK."""
+    (tmp_path / "hook").mkdir(exist_ok=True)
+    (tmp_path / "hook" / "sitecustomize.py").write_text(FAULT_HOOK)
+    return {**os.environ, "PYTHONPATH": str(tmp_path / "hook"), "BLUR_TEST_DELAY": str(delay)}
+
+
 def test_a_worker_killed_mid_batch_fails_only_its_photo(tmp_path):
     originals = photo_folder(tmp_path / "in", 5, width=64, height=48)
     (tmp_path / "in" / "crash-in-decode.jpg").write_bytes(noisy_jpeg(98, 64, 48) + b"CRASH-THE-WORKER")
     (tmp_path / "in" / "crash-in-write.jpg").write_bytes(noisy_jpeg(99, 64, 48))
     before = hostile.snapshot(tmp_path / "in")
-    (tmp_path / "hook").mkdir()
-    (tmp_path / "hook" / "sitecustomize.py").write_text(CRASH_HOOK)
-    env = {**os.environ, "PYTHONPATH": str(tmp_path / "hook")}
     run = subprocess.run(
         BLUR + [str(tmp_path / "in"), "-o", str(tmp_path / "out"), "-j", "2", "--report", str(tmp_path / "r.json")],
-        env=env, capture_output=True, text=True, timeout=240,
+        env=with_fault_hook(tmp_path), capture_output=True, text=True, timeout=240,
     )
     lines = run.stdout.splitlines()
     failed = sorted(Path(line.split()[1].rstrip(":")).name for line in lines if line.startswith("FAILED"))
@@ -241,7 +248,10 @@ def test_ctrl_c_mid_batch_stops_cleanly_and_the_next_run_resumes(tmp_path):
     photos = photo_folder(tmp_path / "in", 24)
     before = hostile.snapshot(tmp_path / "in")
     command = BLUR + [str(tmp_path / "in"), "-o", str(tmp_path / "out"), "-j", "2", "--report", str(tmp_path / "r.json")]
-    batch = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    batch = subprocess.Popen(
+        command, env=with_fault_hook(tmp_path, delay=0.3),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
     try:
         first = batch.stdout.readline()
         os.killpg(batch.pid, signal.SIGINT)  # as a terminal does: the whole process group, workers too
@@ -280,7 +290,11 @@ def test_the_same_batch_started_twice_at_once_writes_each_photo_once(tmp_path):
     photos = photo_folder(tmp_path / "in", 16)
     before = hostile.snapshot(tmp_path / "in")
     command = BLUR + [str(tmp_path / "in"), "-o", str(tmp_path / "out"), "-j", "1"]
-    runs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    environment = with_fault_hook(tmp_path, delay=0.1)
+    runs = [
+        subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
     results = [run.communicate(timeout=240) for run in runs]
     assert [run.returncode for run in runs] == [0, 0], results
     outcomes: dict[str, list[str]] = {}

@@ -106,14 +106,15 @@ def test_a_folder_full_of_trouble_fails_each_bad_file_alone(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["in", "out", "report.json"]
 
 
-def test_weird_names_are_printed_escaped_and_kept_in_the_output_name(tmp_path):
+def test_weird_names_are_printed_escaped_and_kept_in_the_output_name_and_reports(tmp_path):
     (tmp_path / "in").mkdir()
     name = WEIRD_NAMES[0]
     (tmp_path / "in" / name).write_bytes(hostile.seeds()["jpeg"][0])
-    status, stdout, _ = hostile.run_cli([tmp_path / "in" / name, "-j", "1"])
+    status, stdout, _ = hostile.run_cli([tmp_path / "in" / name, "-j", "1", "--report", tmp_path / "r.csv"])
     assert status == 0
     assert "bad-utf8-\\xff\\xfe.jpg" in stdout
     assert os.path.exists(os.fsencode(tmp_path / "in") + b"/bad-utf8-\xff\xfe.blurred.jpg")
+    assert "bad-utf8-\\udcff\\udcfe.jpg" in (tmp_path / "r.csv").read_bytes().decode("utf-8")
 
 
 def test_a_planted_link_at_the_output_name_is_never_written_through(tmp_path):
