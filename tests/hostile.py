@@ -15,7 +15,7 @@ from functools import cache
 
 import numpy as np
 import pillow_heif
-from PIL import Image
+from PIL import Image, ImageCms
 
 from blur.anonymise import Method
 from blur.decode import decode_photo
@@ -92,8 +92,25 @@ def seeds() -> dict[str, tuple[bytes, str, str]]:
     heif.save(heic, quality=50)
     two_pages = io.BytesIO()
     rgb.save(two_pages, "TIFF", save_all=True, append_images=[rgb.rotate(90)])
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90° clockwise to view
+    exif[0x010F] = SECRET.decode()  # camera maker: must not survive
     return {
         "jpeg": (encoded(rgb, "JPEG", quality=90), ".jpg", "JPEG"),
+        "jpeg-icc-exif": (encoded(rgb, "JPEG", icc_profile=icc, exif=exif.tobytes()), ".jpg", "JPEG"),
+        "png-icc": (encoded(rgb, "PNG", icc_profile=icc), ".png", "PNG"),
+        "webp-icc-exif": (encoded(rgb, "WEBP", icc_profile=icc, exif=exif.tobytes()), ".webp", "WEBP"),
+        "png-animated": (
+            encoded(animated[0], "PNG", save_all=True, append_images=animated[1:], duration=100),
+            ".png",
+            "PNG",
+        ),
+        "webp-animated": (
+            encoded(animated[0], "WEBP", save_all=True, append_images=animated[1:], duration=100),
+            ".webp",
+            "WEBP",
+        ),
         "jpeg-progressive": (encoded(rgb, "JPEG", progressive=True), ".jpg", "JPEG"),
         "jpeg-grey": (encoded(rgb.convert("L"), "JPEG"), ".jpg", "JPEG"),
         "jpeg-cmyk": (encoded(rgb.convert("CMYK"), "JPEG"), ".jpg", "JPEG"),
@@ -133,7 +150,7 @@ def seeds() -> dict[str, tuple[bytes, str, str]]:
     }
 
 
-MULTI_FRAME_SEEDS = frozenset({"gif-animated", "tiff-two-pages"})
+MULTI_FRAME_SEEDS = frozenset({"gif-animated", "tiff-two-pages", "png-animated", "webp-animated"})
 """Valid files the tool refuses on purpose (only single images are anonymised)."""
 
 

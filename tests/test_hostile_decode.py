@@ -164,3 +164,12 @@ def test_polyglot_trailers_and_planted_metadata_never_reach_the_output(tmp_path)
             continue
         assert hostile.SECRET not in result.output.read_bytes(), case.name
         assert b"PK\x03\x04" not in result.output.read_bytes(), case.name
+
+
+def test_orientation_is_applied_and_planted_metadata_dropped():
+    data = hostile.seeds()["jpeg-icc-exif"][0]
+    assert hostile.SECRET in data
+    photo = decode_photo(data)
+    assert (photo.width, photo.height) == (40, 48)  # stored 48×40, shown rotated
+    out = hostile.decode_anonymise_encode(data)
+    assert hostile.SECRET not in out and b"Exif" not in out and b"ICC_PROFILE" not in out
