@@ -24,7 +24,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from .decode import IMAGE_EXTENSIONS
+from .decode import IMAGE_EXTENSIONS, sniff_format
 from .detect import Detector
 from .encode import output_format_for, remove_stale_temporaries, write_atomically
 from .errors import BlurError, OutputExists
@@ -150,8 +150,9 @@ def _destination(source: Path, root: Path | None, output_dir: Path | None, rando
 
 
 def expected_extension(source: Path) -> str:
-    """The extension the output will most likely have (corrected after decoding if wrong)."""
-    input_format = _FORMAT_BY_EXTENSION.get(source.suffix.lower(), "JPEG")
+    """The extension the output will have: from the file's first bytes, so that a PNG named .jpg
+    and a real a.png cannot both claim a.blurred.png unnoticed; from its name if it cannot be read."""
+    input_format = sniff_format(source) or _FORMAT_BY_EXTENSION.get(source.suffix.lower(), "JPEG")
     return output_format_for(input_format).extensions[0]
 
 

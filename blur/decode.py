@@ -117,6 +117,24 @@ def read_file(path: str | Path, *, max_bytes: int) -> bytes:
         raise UnreadableImage(f"cannot read this file ({exc.strerror or exc})") from None
 
 
+def sniff_format(path: str | Path) -> str | None:
+    """The accepted format the first bytes of the file at `path` announce (as Pillow would pick
+    its parser), or None if it cannot be read, is not a regular file, or is no accepted format.
+    Cheap: it lets a batch name outputs by the real format before decoding anything."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return None
+        with open(os.open(path, _OPEN_FLAGS), "rb") as handle:
+            prefix = handle.read(16)
+    except OSError:
+        return None
+    for name in ACCEPTED_FORMATS:
+        accept = Image.OPEN[name][1]
+        if accept is not None and accept(prefix):
+            return name
+    return None
+
+
 def _not_a_file(mode: int) -> str:
     if stat.S_ISDIR(mode):
         return "is a folder, not a photo"

@@ -244,3 +244,19 @@ def test_only_photo_extensions_are_picked_up_from_folders(tmp_path):
     (tmp_path / "in" / "a.jpg").write_bytes(hostile.seeds()["jpeg"][0])
     status, stdout, _ = hostile.run_cli([tmp_path / "in", "-j", "1"], seconds=60)
     assert status == 0 and len(stdout.splitlines()) == 1
+
+
+def test_a_mislabelled_photo_cannot_take_the_output_name_of_another(tmp_path):
+    """a.jpg is really a PNG, so its copy is a.blurred.png: the same name as the real a.png's copy."""
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.jpg").write_bytes(hostile.seeds()["png"][0])
+    (tmp_path / "in" / "a.png").write_bytes(hostile.seeds()["png-rgba"][0])
+    (tmp_path / "in" / "b.png").write_bytes(hostile.seeds()["jpeg"][0])
+    for run in range(2):  # the second run resumes: the same outcome, nothing redone
+        status, stdout, _ = hostile.run_cli([tmp_path / "in", "-j", "1"])
+        lines = sorted(stdout.splitlines(), key=lambda line: line.split()[1])
+        assert status == 1
+        assert lines[0].startswith("skipped" if run else "done") and "a.jpg" in lines[0]
+        assert lines[1].startswith("FAILED") and "a.png: another input writes the same output name" in lines[1]
+        assert lines[2].startswith("skipped" if run else "done") and "b.blurred.jpg" in lines[2]
+    assert sorted(os.listdir(tmp_path / "in")) == ["a.blurred.png", "a.jpg", "a.png", "b.blurred.jpg", "b.png"]
