@@ -12,8 +12,10 @@ import logging
 import os
 import stat
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pillow_heif
@@ -150,15 +152,15 @@ def decode_photo(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
         # Pillow's warnings (bomb, corrupt EXIF) would only print stray lines between our messages.
         warnings.simplefilter("ignore")
         try:
-            with Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as image:
+            with pillow_pixel_limit(max_pixels), Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as image:
                 _check_size(image.size, max_pixels)
                 _check_single_frame(image)
                 image.load()
                 return _to_photo(image)
-        except Image.DecompressionBombError:
+        except Image.DecompressionBombError:  # Pillow's check, set to our limit, ran inside a parser
             raise ImageTooLarge(
-                "the image declares more pixels than it is safe to decode; "
-                "raise the limit with --max-megapixels if you trust this file"
+                f"the image has more pixels than the limit of {max_pixels / 1e6:g} megapixels; "
+                "raise it with --max-megapixels if this machine has the memory"
             ) from None
         except UnidentifiedImageError:
             raise UnreadableImage(
@@ -175,14 +177,31 @@ def decode_photo(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
             raise UnreadableImage(f"the image data is damaged or truncated ({exc})") from None
 
 
+@contextmanager
+def pillow_pixel_limit(max_pixels: int) -> Iterator[None]:
+    """Make Pillow's own bomb check refuse exactly above `max_pixels` while the block runs.
+
+    Pillow refuses above twice Image.MAX_IMAGE_PIXELS (about 179 MP by default), partly inside
+    its parsers, before a WebP decoder allocates its canvas. Left alone it would refuse photos a
+    person allowed with --max-megapixels; switched off, a WebP could allocate before our check.
+    (A process-wide setting: concurrent threads with different limits may see each other's.)
+    """
+    previous = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = max(1, max_pixels // 2)
+    try:
+        yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous
+
+
 def _check_size(size: tuple[int, int], max_pixels: int) -> None:
     width, height = size
     if width <= 0 or height <= 0:
         raise UnreadableImage(f"the image declares an impossible size {width}×{height}")
     if width * height > max_pixels:
         raise ImageTooLarge(
-            f"the image is {width}×{height} = {width * height / 1e6:.0f} megapixels, over the limit of "
-            f"{max_pixels / 1e6:.0f}; raise it with --max-megapixels if this machine has the memory"
+            f"the image is {width}×{height} pixels, more than the limit of {max_pixels / 1e6:g} megapixels; "
+            "raise it with --max-megapixels if this machine has the memory"
         )
 
 

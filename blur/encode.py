@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .decode import pillow_pixel_limit
 from .errors import OutputError, OutputExists, VerificationFailed
 
 DEFAULT_QUALITY = 92
@@ -88,7 +89,8 @@ def encode_image(
 def verify_encoded(data: bytes, output: OutputFormat, height: int, width: int) -> None:
     """Raise VerificationFailed unless `data` is a plain image of the expected format and size."""
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        # Twice the size: Pillow warns above half its limit, and this size is the expected one.
+        with pillow_pixel_limit(2 * height * width), Image.open(io.BytesIO(data)) as image:
             image.load()
             unexpected = set(image.info) - _ALLOWED_INFO[output.pillow_name]
             if image.format != output.pillow_name or image.size != (width, height):

@@ -82,7 +82,7 @@ def test_pixel_limit_is_exact_and_the_message_says_how_to_raise_it():
 
 def test_the_default_limit_refuses_just_over_100_megapixels_from_the_header():
     data = hostile.png_from_rows(10_000, 10_001, 8, 0, b"\x00" * 10_001)
-    with pytest.raises(ImageTooLarge, match="100 megapixels"):
+    with pytest.raises(ImageTooLarge, match="limit of 100 megapixels.*--max-megapixels"):
         decode_photo(data)
 
 
@@ -173,3 +173,15 @@ def test_orientation_is_applied_and_planted_metadata_dropped():
     assert (photo.width, photo.height) == (40, 48)  # stored 48×40, shown rotated
     out = hostile.decode_anonymise_encode(data)
     assert hostile.SECRET not in out and b"Exif" not in out and b"ICC_PROFILE" not in out
+
+
+def test_a_raised_limit_is_not_undercut_by_pillows_own(monkeypatch):
+    """Pillow refuses above twice Image.MAX_IMAGE_PIXELS (about 179 MP); scaled down here, so that
+    --max-megapixels above it is shown to work without decoding 180 MP in a test."""
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 500_000)  # Pillow alone would refuse over 1 MP
+    data = hostile.encoded(Image.new("L", (1200, 1000)), "PNG")
+    assert decode_photo(data, max_pixels=1_200_000).width == 1200
+    with pytest.raises(ImageTooLarge):
+        decode_photo(data, max_pixels=1_199_999)
+    assert Image.MAX_IMAGE_PIXELS == 500_000  # restored
+    assert hostile.decode_anonymise_encode(hostile.seeds()["webp"][0])  # and verify_encoded reads it back
