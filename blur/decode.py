@@ -11,7 +11,9 @@ import io
 import logging
 import os
 import stat
+import struct
 import warnings
+import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -172,8 +174,12 @@ def decode_photo(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
                     "the image declares more pixels than it is safe to decode; nothing was written"
                 ) from None
             raise UnreadableImage(f"the image data is damaged or truncated ({exc})") from None
-        except (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError) as exc:
-            # Pillow signals truncated and corrupt data with a mix of these.
+        except (
+            OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError,
+            ArithmeticError, struct.error, zlib.error,
+        ) as exc:
+            # Pillow signals truncated and corrupt data with a mix of these (struct.error: a GIF
+            # block cut short, found by fuzzing).
             raise UnreadableImage(f"the image data is damaged or truncated ({exc})") from None
 
 

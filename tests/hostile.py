@@ -270,6 +270,15 @@ def _tiny_zip(name: bytes, content: bytes) -> bytes:
     return buffer.getvalue()
 
 
+def fuzz_findings() -> list[Case]:
+    """Minimal rebuilds of what benchmarks/fuzz.py found, kept as regression cases."""
+    gif = seeds()["gif"][0]
+    return [
+        # A second image descriptor cut short: Pillow raised struct.error while counting frames.
+        Case("fuzz-gif-short-descriptor", gif[:-1] + b",\x00\x00\x00\x00", ".gif", REFUSED),
+    ]
+
+
 def mislabelled() -> list[Case]:
     """Valid images named with another format's extension, and non-images named as images."""
     return [
@@ -298,6 +307,7 @@ def corpus() -> tuple[Case, ...]:
         cases.append(Case(name, data, extension, REFUSED))
     cases.extend(polyglots())
     cases.extend(mislabelled())
+    cases.extend(fuzz_findings())
     assert len({case.name for case in cases}) == len(cases)
     return tuple(cases)
 
