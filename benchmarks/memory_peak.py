@@ -1,6 +1,6 @@
 """Peak memory of one worker anonymising the largest photo the default limit accepts.
 
-    .venv/bin/python benchmarks/memory_peak.py [--megapixels 100] [--format jpeg|png]
+    .venv/bin/python benchmarks/memory_peak.py [--megapixels 100] [--format jpeg|png|tiff]
 
 Builds a synthetic photo of exactly the pixel limit (10000×10000 for 100 MP) in a temporary
 folder, then anonymises it in a fresh process, as one worker does (detector built, decode,
@@ -61,7 +61,7 @@ def main() -> None:
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--megapixels", type=float, default=100)
-    parser.add_argument("--format", choices=["jpeg", "png"], default="jpeg")
+    parser.add_argument("--format", choices=["jpeg", "png", "tiff"], default="jpeg")
     args = parser.parse_args()
     side = math.isqrt(int(args.megapixels * 1e6))
     with tempfile.TemporaryDirectory() as folder:

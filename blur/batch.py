@@ -15,9 +15,9 @@ import signal
 import time
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor
+from concurrent.futures import wait as wait_futures
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
-from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
 from enum import Enum
 from multiprocessing import get_context

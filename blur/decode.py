@@ -230,14 +230,31 @@ def _to_photo(image: Image.Image) -> Photo:
     if image.mode == "RGBA":
         alpha = np.asarray(image.getchannel("A")).copy()
         image = image.convert("RGB")
-    image = _to_srgb(image, icc) if icc else image.convert("RGB")
-    pixels = np.ascontiguousarray(np.asarray(image, dtype=np.uint8))
-    return Photo(pixels=pixels, alpha=alpha, format=source_format)
+    if icc:
+        image = _to_srgb(image, icc)
+    elif image.mode != "RGB":
+        image = image.convert("RGB")
+    return Photo(pixels=_rgb_array(image), alpha=alpha, format=source_format)
+
+
+def _rgb_array(image: Image.Image) -> np.ndarray:
+    """The pixels of an RGB image as a new H×W×3 array, copied in bands of about 16 MB.
+
+    np.asarray on the whole image would briefly hold two more full copies (Pillow's tobytes
+    chunks and their join): at 100 MP that is 600 MB on top of the image and the array.
+    """
+    width, height = image.size
+    pixels = np.empty((height, width, 3), np.uint8)
+    rows = max(1, (16 << 20) // (3 * width))
+    for top in range(0, height, rows):
+        pixels[top : top + rows] = np.asarray(image.crop((0, top, width, min(height, top + rows))))
+    return pixels
 
 
 def _apply_orientation(image: Image.Image) -> Image.Image:
     try:
-        return ImageOps.exif_transpose(image)
+        ImageOps.exif_transpose(image, in_place=True)  # in place: no second full copy of the photo
+        return image
     except Exception as exc:  # a malformed EXIF block must not let a sideways photo through unnoticed
         raise UnreadableImage(f"the photo's orientation data is damaged ({exc})") from None
 

@@ -23,6 +23,10 @@ from .errors import OutputError, OutputExists, VerificationFailed
 
 DEFAULT_QUALITY = 92
 
+OPTIMIZE_UP_TO = 25_000_000
+"""JPEGs up to this many pixels get optimised Huffman tables (a few % smaller). Above it they are
+not: libjpeg then keeps every coefficient of the photo in memory (about 300 MB more at 100 MP)."""
+
 
 @dataclass(frozen=True)
 class OutputFormat:
@@ -76,7 +80,7 @@ def encode_image(
         image = Image.fromarray(np.ascontiguousarray(pixels), "RGB")
     buffer = io.BytesIO()
     if output.pillow_name == "JPEG":
-        image.save(buffer, "JPEG", quality=quality, optimize=True)
+        image.save(buffer, "JPEG", quality=quality, optimize=image.width * image.height <= OPTIMIZE_UP_TO)
     elif output.pillow_name == "WEBP":
         image.save(buffer, "WEBP", quality=quality, method=4)
     elif output.pillow_name == "TIFF":
