@@ -244,10 +244,11 @@ def test_a_worker_killed_mid_batch_fails_only_its_photo(tmp_path):
 # --- Ctrl-C and two runs at once ----------------------------------------------------------------
 
 
-def test_ctrl_c_mid_batch_stops_cleanly_and_the_next_run_resumes(tmp_path):
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_ctrl_c_mid_batch_stops_cleanly_and_the_next_run_resumes(tmp_path, workers):
     photos = photo_folder(tmp_path / "in", 24)
     before = hostile.snapshot(tmp_path / "in")
-    command = BLUR + [str(tmp_path / "in"), "-o", str(tmp_path / "out"), "-j", "2", "--report", str(tmp_path / "r.json")]
+    command = BLUR + [str(tmp_path / "in"), "-o", str(tmp_path / "out"), "-j", workers, "--report", str(tmp_path / "r.json")]
     batch = subprocess.Popen(
         command, env=with_fault_hook(tmp_path, delay=0.3),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
