@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .anonymise import Method, anonymise
+from .check import verify_no_metadata
 from .decode import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, read_photo
 from .detect import DEFAULT_DETECTOR, Detector, detect_faces, load_detector
 from .encode import DEFAULT_QUALITY, OutputFormat, encode_image, output_format_for, verify_encoded, write_atomically
@@ -91,12 +92,14 @@ def anonymise_file(
     overwrite: bool = False,
     detector: Detector | None = None,
     rng: np.random.Generator | None = None,
+    regions: list[Region] | None = None,
 ) -> FileResult:
     """Anonymise the photo at `source` and write it to `destination`, or raise a BlurError.
 
     Nothing is written unless every stage succeeds, and the source is never overwritten. If the
     destination's extension does not match the format written (a PNG named .jpg, a HEIC photo
     written as JPEG), the extension is corrected: `FileResult.output` is the path written.
+    Pass `regions` (in upright full-resolution pixels) to destroy those instead of detecting faces.
     """
     source = Path(source)
     photo = read_photo(source, max_pixels=settings.max_pixels)
@@ -106,9 +109,10 @@ def anonymise_file(
         raise OutputError("the output would replace the original photo; choose another output name")
     if not overwrite and os.path.lexists(destination):
         raise OutputExists(destination)
-    result = anonymise_image(photo.pixels, settings, alpha=photo.alpha, detector=detector, rng=rng)
+    result = anonymise_image(photo.pixels, settings, alpha=photo.alpha, regions=regions, detector=detector, rng=rng)
     data = encode_image(result.pixels, result.alpha, output, settings.quality)
     verify_encoded(data, output, photo.height, photo.width)
+    verify_no_metadata(data)  # the container walk `blur check` does: nothing but the image, or no file
     write_atomically(data, destination, overwrite=overwrite)
     return FileResult(destination, result.regions, photo.width, photo.height)
 

@@ -82,8 +82,15 @@ Subcommand = Callable[[list[str], TextIO, TextIO], int]
 
 
 def _subcommands() -> dict[str, Subcommand]:
-    """`blur NAME ...` runs the subcommand NAME; anything else anonymises the paths given."""
-    return {}
+    """`blur NAME ...` runs the subcommand NAME; anything else anonymises the paths given.
+
+    Imported on demand: `blur PATH` does not load the review server, and subcommand modules may
+    import helpers from this one.
+    """
+    from .check import check
+    from .review import review
+
+    return {"check": check, "review": review}
 
 
 def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:

@@ -1,0 +1,364 @@
+"""A review session: the photos a person checks, their detected regions, and their export.
+
+Everything here lives in memory. Full-resolution pixels are held only while one photo is being
+analysed or exported; what stays is a downscaled JPEG for display (built from the pixel array, so
+it carries no metadata), the regions, and a hash of the source file so an export applies the
+reviewed regions to the very photo that was reviewed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import math
+import os
+import threading
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+from PIL import Image
+
+from ..anonymise import Method, anonymise
+from ..batch import Job, plan_jobs
+from ..decode import decode_photo
+from ..detect import Detector
+from ..errors import BlurError, OutputError
+from ..pipeline import Settings, anonymise_file, find_regions
+from ..regions import Region, Shape
+
+VIEW_LONG_SIDE = 1600
+"""Longest side, in pixels, of the copy sent to the page: big photos stay quick to show."""
+
+WEAK_SCORE = 0.5
+"""Detections scored below this are shown as uncertain and flag their photo for attention."""
+
+PERSON = "person"
+"""`Region.source` of a region the person drew."""
+
+_VIEW_QUALITY = 88
+
+
+class ReviewError(BlurError):
+    """A request about a photo that cannot be met (not analysed yet, failed, bad regions)."""
+
+
+class State(Enum):
+    WAITING = "waiting"
+    READY = "ready"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class ReviewedRegion:
+    """A region as the person left it: `keep` means the face stays visible on purpose."""
+
+    region: Region
+    keep: bool = False
+
+    @property
+    def weak(self) -> bool:
+        return self.region.source != PERSON and self.region.score < WEAK_SCORE
+
+
+@dataclass
+class ReviewPhoto:
+    """One photo in the queue and everything the page knows about it."""
+
+    index: int
+    source: Path
+    destination: Path
+    name: str
+    state: State = State.WAITING
+    error: str | None = None
+    width: int = 0
+    height: int = 0
+    view: bytes = b""
+    view_width: int = 0
+    view_height: int = 0
+    digest: bytes = b""
+    detected: int = 0
+    weak: int = 0
+    regions: list[ReviewedRegion] = field(default_factory=list)
+    method: Method = Method.MOSAIC
+    shape: Shape = Shape.ELLIPSE
+    exported: Path | None = None
+
+    @property
+    def flags(self) -> list[str]:
+        """Why this photo needs a closer look."""
+        if self.state is not State.READY:
+            return []
+        flags = []
+        if self.detected == 0:
+            flags.append("no-face")
+        if self.weak:
+            flags.append("uncertain")
+        return flags
+
+    def record(self) -> dict:
+        """What the page shows about this photo (JSON-ready)."""
+        return {
+            "index": self.index,
+            "name": self.name,
+            "file": self.source.name,
+            "state": self.state.value,
+            "error": self.error,
+            "width": self.width,
+            "height": self.height,
+            "detected": self.detected,
+            "weak": self.weak,
+            "flags": self.flags,
+            "method": self.method.value,
+            "shape": self.shape.value,
+            "regions": [_region_record(r) for r in self.regions],
+            "destination": os.fsdecode(self.destination),
+            "exported": os.fsdecode(self.exported) if self.exported else None,
+        }
+
+
+def _region_record(reviewed: ReviewedRegion) -> dict:
+    r = reviewed.region
+    return {"x0": r.x0, "y0": r.y0, "x1": r.x1, "y1": r.y1, "score": round(r.score, 3), "source": r.source,
+            "keep": reviewed.keep, "weak": reviewed.weak}
+
+
+class ReviewSession:
+    """The queue of photos under review. Thread-safe: the page's requests arrive on many threads.
+
+    Photos are analysed (decoded, searched for faces, downscaled) one at a time by `analyse_next`,
+    which a background thread calls; the photo the page asks for is analysed first.
+    """
+
+    def __init__(
+        self,
+        paths: Iterable[str | Path],
+        settings: Settings = Settings(),
+        *,
+        output_dir: str | Path | None = None,
+        random_names: bool = False,
+        overwrite: bool = False,
+        detector: Detector | None = None,
+    ):
+        self.settings = settings
+        self.overwrite = overwrite
+        self._detector = detector
+        self._lock = threading.Lock()
+        self._analysing = threading.Lock()
+        self._exporting = threading.Lock()  # one export at a time: modest CPU, no race on one output
+        self._wanted: int | None = None
+        self.photos = [_photo_for(i, job, settings) for i, job in enumerate(plan_jobs(paths, output_dir,
+                                                                                     random_names=random_names))]
+
+    # --- analysis -------------------------------------------------------------------------------
+
+    def want(self, index: int) -> None:
+        """Ask for photo `index` to be analysed before the others."""
+        self.photo(index)
+        self._wanted = index
+
+    def analyse_next(self) -> bool:
+        """Analyse one waiting photo (the wanted one first); False when none is left."""
+        with self._analysing:
+            with self._lock:
+                waiting = [p for p in self.photos if p.state is State.WAITING]
+                if not waiting:
+                    return False
+                wanted = self._wanted
+                photo = next((p for p in waiting if p.index == wanted), waiting[0])
+            self._analyse(photo)
+            return True
+
+    def analyse_all(self) -> None:
+        while self.analyse_next():
+            pass
+
+    def _analyse(self, photo: ReviewPhoto) -> None:
+        try:
+            data = photo.source.read_bytes()
+            decoded = decode_photo(data, max_pixels=self.settings.max_pixels)
+            detector = self._detector or self.settings.load_detector()
+            regions = find_regions(decoded.pixels, self.settings, detector)
+            view, view_width, view_height = _view_jpeg(decoded.pixels)
+        except BlurError as exc:
+            self._fail(photo, str(exc))
+            return
+        except OSError as exc:
+            self._fail(photo, f"cannot read the file ({exc.strerror or exc})")
+            return
+        except MemoryError:
+            self._fail(photo, "ran out of memory reading this photo")
+            return
+        except Exception as exc:  # fail closed: the photo cannot be reviewed, so it cannot be exported
+            self._fail(photo, f"unexpected error ({type(exc).__name__}: {exc})")
+            return
+        with self._lock:
+            photo.width, photo.height = decoded.width, decoded.height
+            photo.view, photo.view_width, photo.view_height = view, view_width, view_height
+            photo.digest = hashlib.sha256(data).digest()
+            photo.regions = [ReviewedRegion(r) for r in regions]
+            photo.detected = len(regions)
+            photo.weak = sum(r.weak for r in photo.regions)
+            photo.state = State.READY
+
+    def _fail(self, photo: ReviewPhoto, message: str) -> None:
+        with self._lock:
+            photo.state, photo.error = State.FAILED, message
+
+    # --- what the page reads and changes --------------------------------------------------------
+
+    def photo(self, index: int) -> ReviewPhoto:
+        if not 0 <= index < len(self.photos):
+            raise ReviewError(f"there is no photo number {index + 1}")
+        return self.photos[index]
+
+    def records(self) -> list[dict]:
+        with self._lock:
+            return [p.record() for p in self.photos]
+
+    def record(self, index: int) -> dict:
+        with self._lock:
+            return self.photo(index).record()
+
+    def view(self, index: int) -> bytes:
+        """The downscaled display copy of photo `index` (JPEG bytes)."""
+        with self._lock:
+            return self._ready(index).view
+
+    def update(self, index: int, changes: dict) -> dict:
+        """Store the person's regions, method and shape for photo `index` (as sent by the page)."""
+        with self._lock:
+            photo = self._ready(index)
+            regions, method, shape = parse_changes(changes, photo)
+            photo.regions, photo.method, photo.shape = regions, method, shape
+            return photo.record()
+
+    def preview(self, index: int) -> bytes:
+        """The display copy anonymised as the export would be (JPEG bytes)."""
+        with self._lock:
+            photo = self._ready(index)
+            view, method, shape = photo.view, photo.method, photo.shape
+            scale = photo.view_width / photo.width
+            regions = [_scaled(r.region, scale) for r in photo.regions if not r.keep]
+        with Image.open(io.BytesIO(view)) as image:
+            pixels = np.asarray(image.convert("RGB"))
+        return _jpeg(anonymise(pixels, regions, method, shape))
+
+    def export(self, index: int) -> dict:
+        """Anonymise photo `index` at full resolution with its reviewed regions and write it.
+
+        The library pipeline does the work: fresh encode, no metadata, verification, atomic write,
+        never over the original. Raises a BlurError (nothing written) if anything fails.
+        """
+        with self._exporting:
+            return self._export(index)
+
+    def _export(self, index: int) -> dict:
+        with self._lock:
+            photo = self._ready(index)
+            regions = [r.region for r in photo.regions if not r.keep]
+            settings = dataclasses.replace(self.settings, method=photo.method, shape=photo.shape)
+            digest, source, destination = photo.digest, photo.source, photo.destination
+            # Replacing what this session wrote itself is a re-export, not an overwrite of someone's file.
+            overwrite = self.overwrite or photo.exported is not None
+        try:
+            if hashlib.sha256(source.read_bytes()).digest() != digest:
+                raise OutputError("the photo changed on disk after it was checked; restart the review to check it again")
+        except OSError as exc:
+            raise OutputError(f"cannot read the photo again ({exc.strerror or exc})") from None
+        result = anonymise_file(source, destination, settings, overwrite=overwrite, regions=regions)
+        with self._lock:
+            photo.exported = result.output
+            return photo.record()
+
+    def _ready(self, index: int) -> ReviewPhoto:
+        photo = self.photo(index)
+        if photo.state is State.WAITING:
+            raise ReviewError("this photo is still being checked for faces; try again in a moment")
+        if photo.state is State.FAILED:
+            raise ReviewError(f"this photo cannot be reviewed: {photo.error}")
+        return photo
+
+
+def _photo_for(index: int, job: Job, settings: Settings) -> ReviewPhoto:
+    photo = ReviewPhoto(index, job.source, job.destination, _display_name(job.source),
+                  method=settings.method, shape=settings.shape)
+    if job.problem:
+        photo.state, photo.error = State.FAILED, job.problem
+    return photo
+
+
+def _display_name(path: Path) -> str:
+    try:
+        return os.fsdecode(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return os.fsdecode(path)
+
+
+def parse_changes(changes: dict, photo: ReviewPhoto) -> tuple[list[ReviewedRegion], Method, Shape]:
+    """Validate what the page sent: integer boxes clipped to the photo, a known method and shape."""
+    if not isinstance(changes, dict):
+        raise ReviewError("the change must be a JSON object")
+    try:
+        method = Method(changes.get("method", photo.method.value))
+        shape = Shape(changes.get("shape", photo.shape.value))
+    except ValueError:
+        raise ReviewError("unknown method or shape") from None
+    raw = changes.get("regions", None)
+    if raw is None:
+        return photo.regions, method, shape
+    if not isinstance(raw, list) or len(raw) > 10_000:
+        raise ReviewError("regions must be a list of boxes")
+    regions = []
+    for item in raw:
+        regions.append(_parse_region(item, photo.width, photo.height))
+    return regions, method, shape
+
+
+def _parse_region(item: object, width: int, height: int) -> ReviewedRegion:
+    if not isinstance(item, dict):
+        raise ReviewError("each region must be an object with x0, y0, x1, y1")
+    try:
+        x0, y0, x1, y1 = (item[k] for k in ("x0", "y0", "x1", "y1"))
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                   for v in (x0, y0, x1, y1)):
+            raise TypeError
+        score = float(item.get("score", 1.0))
+    except (KeyError, TypeError, ValueError):
+        raise ReviewError("each region needs numeric x0, y0, x1, y1") from None
+    x0, x1 = sorted((math.floor(x0), math.ceil(x1)))
+    y0, y1 = sorted((math.floor(y0), math.ceil(y1)))
+    x0, y0 = max(x0, 0), max(y0, 0)
+    x1, y1 = min(x1, width), min(y1, height)
+    if x1 - x0 < 1 or y1 - y0 < 1:
+        raise ReviewError("a region lies outside the photo or is empty")
+    source = item.get("source") if isinstance(item.get("source"), str) else PERSON
+    source = source[:40] or PERSON
+    score = min(max(score, 0.0), 1.0) if math.isfinite(score) else 1.0
+    return ReviewedRegion(Region(x0, y0, x1, y1, score, source), bool(item.get("keep", False)))
+
+
+def _scaled(region: Region, scale: float) -> Region:
+    """`region` in a copy of the image scaled by `scale`, rounded outwards."""
+    return Region(math.floor(region.x0 * scale), math.floor(region.y0 * scale),
+                  math.ceil(region.x1 * scale), math.ceil(region.y1 * scale), region.score, region.source)
+
+
+def _view_jpeg(pixels: np.ndarray) -> tuple[bytes, int, int]:
+    """A display copy no longer than VIEW_LONG_SIDE on its long side, as fresh JPEG bytes."""
+    height, width = pixels.shape[:2]
+    image = Image.fromarray(np.ascontiguousarray(pixels), "RGB")
+    scale = min(1.0, VIEW_LONG_SIDE / max(width, height))
+    if scale < 1.0:
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        image = image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return _jpeg(np.asarray(image)), image.width, image.height
+
+
+def _jpeg(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(pixels), "RGB").save(buffer, "JPEG", quality=_VIEW_QUALITY)
+    return buffer.getvalue()

@@ -1,0 +1,89 @@
+"""`blur review PHOTOS|FOLDER`: check and correct every photo in the browser before saving it."""
+
+from __future__ import annotations
+
+import argparse
+import webbrowser
+from typing import TextIO
+
+from blur.anonymise import Method
+from blur.detect import DEFAULT_DETECTOR, DETECTORS
+from blur.errors import BlurError
+from blur.pipeline import Settings
+from blur.regions import DEFAULT_PADDING, Shape
+from blur.review import ReviewServer, ReviewSession
+
+from .main import ExitStatus, _positive_float, _unit_float
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="blur review",
+        description=(
+            "Open a page in your web browser to check every photo: see the faces found, cover faces that "
+            "were missed, remove false alarms, then save blurred copies with no metadata. The page runs "
+            "only on this computer and needs no internet. Originals are never modified."
+        ),
+    )
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="photos, or folders searched recursively")
+    parser.add_argument("-o", "--output", metavar="DIR",
+                        help="save copies under DIR, mirroring folders (default: beside each photo, as NAME.blurred.EXT)")
+    parser.add_argument("--random-names", action="store_true",
+                        help="give saved copies random file names (names often hold dates and places)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace copies that already exist (default: keep them and report it)")
+    parser.add_argument("--method", choices=[m.value for m in Method], default=Method.MOSAIC.value,
+                        help="how faces are hidden at first; the page can change it per photo (default: mosaic)")
+    parser.add_argument("--shape", choices=[s.value for s in Shape], default=Shape.ELLIPSE.value,
+                        help="shape of hidden areas at first (default: ellipse)")
+    parser.add_argument("--padding", type=_positive_float, default=DEFAULT_PADDING, metavar="F",
+                        help=f"grow each detected face box by this factor (default: {DEFAULT_PADDING})")
+    parser.add_argument("--detector", choices=sorted(DETECTORS), default=DEFAULT_DETECTOR, help=argparse.SUPPRESS)
+    parser.add_argument("--threshold", type=_unit_float, metavar="T",
+                        help="detection threshold between 0 and 1; lower finds more faces and more false alarms")
+    parser.add_argument("--no-browser", action="store_true",
+                        help="do not open a browser; only print the page's address")
+    return parser
+
+
+def review(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
+    """Serve the review page until the person presses Finish or Ctrl-C."""
+
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    settings = Settings(
+        method=Method(args.method),
+        shape=Shape(args.shape),
+        padding=args.padding,
+        detector=args.detector,
+        detector_options={} if args.threshold is None else {"threshold": args.threshold},
+    )
+    try:
+        settings.load_detector()  # fail now, with one clear message, rather than on every photo
+        session = ReviewSession(args.paths, settings, output_dir=args.output, random_names=args.random_names,
+                                overwrite=args.overwrite)
+    except BlurError as exc:
+        print(f"blur: {exc}", file=stderr)
+        return ExitStatus.SOME_FAILED
+    if not session.photos:
+        print("blur: no photos found in the given folders", file=stderr)
+        return ExitStatus.USAGE
+    server = ReviewServer(session)
+    print(f"blur: reviewing {len(session.photos)} photo{'s' * (len(session.photos) != 1)} at\n\n    {server.url}\n\n"
+          "Keep this window open while you work. Press Finish on the page, or Ctrl-C here, to stop.",
+          file=stdout, flush=True)
+    if not args.no_browser and not webbrowser.open(server.url):
+        print("blur: could not open a browser; copy the address above into one", file=stderr)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("\nblur: review stopped", file=stderr)
+        return ExitStatus.INTERRUPTED
+    finally:
+        server.stop()
+    saved = sum(photo.exported is not None for photo in session.photos)
+    print(f"blur: review finished; {saved} photo{'s' * (saved != 1)} saved", file=stderr)
+    return ExitStatus.OK

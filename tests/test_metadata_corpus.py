@@ -1,0 +1,281 @@
+"""The tainted corpus through the real command: nothing of the metadata may reach an output.
+
+Every original carries unique markers (tests/tainted.py). The outputs written by `blur` must hold
+no marker in their bytes or in any zlib stream inside them, show nothing but format basics to
+exiftool, end where their format ends, and not carry the original's file times. `blur check`
+must flag every original and pass the outputs of samples/.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import shutil
+import struct
+import subprocess
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import tainted
+from blur.check import check_file, find_metadata, image_format, verify_no_metadata
+from blur.errors import UnreadableImage, VerificationFailed
+from blur.pipeline import anonymise_file
+from blur_cli.main import main
+
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+Y2001 = 978_350_400  # 2001-01-01 12:00 UTC
+
+EXPECTED_FINDINGS = {
+    "jpeg.jpg": ["EXIF", "XMP", "extended XMP", "ICC profile", "IPTC/Photoshop (APP13)", "JUMBF (APP11)",
+                    "comment (COM)", "MPF", "bytes after the end"],
+    "png.png": ["ICC profile (iCCP)", "text (tEXt)", "text (zTXt)", "text (iTXt)", "time (tIME)",
+                    "chunk prVt", "EXIF (eXIf)", "chunk prVa", "bytes after the end"],
+    "webp.webp": ["ICC profile", "EXIF", "XMP", "chunk SFmk", "bytes after the end"],
+    "heic.heic": ["EXIF", "XMP", "ICC profile"],
+    "tiff.tif": ["XMP (TIFF tag 700)", "IPTC (TIFF tag 33723)", "EXIF (TIFF tag 34665)",
+                    "ICC profile (TIFF tag 34675)", "GPS (TIFF tag 34853)", "TIFF tags"],
+}
+
+# What exiftool may say about an output: the file system, and the basics of each format.
+EXIFTOOL_ALLOWED = {
+    "ExifTool": {"ExifToolVersion"},
+    "File": {"FileType", "FileTypeExtension", "MIMEType", "ImageWidth", "ImageHeight", "EncodingProcess",
+             "BitsPerSample", "ColorComponents", "YCbCrSubSampling", "ExifByteOrder"},
+    "JFIF": {"JFIFVersion", "ResolutionUnit", "XResolution", "YResolution"},
+    "PNG": {"ImageWidth", "ImageHeight", "BitDepth", "ColorType", "Compression", "Filter", "Interlace"},
+    "RIFF": {"VP8Version", "ImageWidth", "ImageHeight", "HorizontalScale", "VerticalScale", "WebP_Flags",
+             "AlphaPreprocessing", "AlphaFiltering", "AlphaCompression"},
+    "IFD0": {"ImageWidth", "ImageHeight", "BitsPerSample", "Compression", "PhotometricInterpretation",
+             "StripOffsets", "SamplesPerPixel", "RowsPerStrip", "StripByteCounts", "PlanarConfiguration",
+             "ExtraSamples"},
+    "Composite": {"ImageSize", "Megapixels"},
+}
+SYSTEM_GROUP = "System"  # file name, size, permissions and times on this disk: checked separately below
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> tuple[list[tainted.Tainted], dict[str, Path], str]:
+    """The tainted originals (dated 2001), and their outputs from one run of the `blur` command."""
+    folder = tmp_path_factory.mktemp("tainted")
+    originals = tainted.write_corpus(folder / "in")
+    for t in originals:
+        os.utime(t.path, (Y2001, Y2001))
+    out, err = io.StringIO(), io.StringIO()
+    status = main([str(folder / "in"), "-o", str(folder / "out"), "-j", "1"], out, err)
+    assert status == 0, out.getvalue() + err.getvalue()
+    outputs = {}
+    for line in out.getvalue().splitlines():
+        match = re.match(r"done\s+(\S+) -> (\S+) \((\d+) faces?\)", line)
+        assert match, line
+        outputs[Path(match[1]).name] = Path(match[2])
+        assert int(match[3]) >= 1, f"the face in {match[1]} was not found: the test image is not a test"
+    assert sorted(outputs) == sorted(t.path.name for t in originals)
+    return originals, outputs, out.getvalue()
+
+
+def test_every_tainted_original_is_flagged(corpus):
+    originals, _, _ = corpus
+    for t in originals:
+        kinds = [finding.kind for finding in check_file(t.path, faces=False).metadata]
+        for expected in EXPECTED_FINDINGS[t.path.name]:
+            assert expected in kinds, f"{t.path.name}: {expected} not reported (got {kinds})"
+
+
+def test_exif_details_name_what_identifies(corpus):
+    originals, _, _ = corpus
+    jpeg = next(t for t in originals if t.path.suffix == ".jpg")
+    exif = next(f for f in check_file(jpeg.path, faces=False).metadata if f.kind == "EXIF")
+    for words in ("GPS position", "serial numbers", "owner", "MakerNote", "embedded thumbnail"):
+        assert words in exif.detail
+
+
+def test_blur_check_flags_every_tainted_original(corpus):
+    originals, _, _ = corpus
+    out, err = io.StringIO(), io.StringIO()
+    status = main(["check", *(str(t.path) for t in originals)], out, err)
+    assert status == 1
+    for t in originals:
+        assert f"FOUND    {t.path}:" in out.getvalue()
+    assert out.getvalue().count("  - face at") >= len(originals), "the unblurred face in each original is reported"
+
+
+def test_no_marker_in_output_bytes_or_in_any_zlib_stream(corpus):
+    originals, outputs, _ = corpus
+    for t in originals:
+        data = outputs[t.path.name].read_bytes()
+        assert t.markers and tainted.PREFIX not in data, t.path.name
+        assert b"2001:09:11" not in data
+        for stream in tainted.zlib_streams(data):
+            assert tainted.PREFIX not in stream, f"{t.path.name}: a marker inside a compressed stream"
+
+
+def test_markers_are_findable_in_the_originals(corpus):
+    """The search above would find every marker if it were there (in plain or compressed form)."""
+    originals, _, _ = corpus
+    for t in originals:
+        data = t.path.read_bytes()
+        streams = tainted.zlib_streams(data)
+        for what, marker in t.markers.items():
+            assert marker in data or any(marker in s for s in streams), f"{t.path.name}: {what}"
+
+
+@pytest.mark.skipif(shutil.which("exiftool") is None, reason="exiftool is not installed here (CI installs it)")
+def test_exiftool_lists_only_format_basics(corpus):
+    originals, outputs, _ = corpus
+    for t in originals:
+        path = outputs[t.path.name]
+        listing = subprocess.run(["exiftool", "-a", "-G1", "-s", "-ee3", "-u", "-U", str(path)],
+                                 capture_output=True, text=True, check=True).stdout
+        unexpected = []
+        for line in listing.splitlines():
+            group, tag = re.match(r"\[([^\]]+)\]\s+(\S+)", line).groups()
+            if group != SYSTEM_GROUP and tag not in EXIFTOOL_ALLOWED.get(group, ()):
+                unexpected.append(line)
+        assert not unexpected, f"{t.path.name} -> {path.name}:\n" + "\n".join(unexpected)
+        # The same tool finds plenty in the original, so the allow-list is not vacuous.
+        original = subprocess.run(["exiftool", "-a", "-G1", "-s", "-ee3", "-u", "-U", str(t.path)],
+                                  capture_output=True, text=True, check=True).stdout
+        assert "SFMARK" in original
+
+
+def test_outputs_end_at_their_end_marker(corpus):
+    originals, outputs, _ = corpus
+    for t in originals:
+        data = outputs[t.path.name].read_bytes()
+        kind = image_format(data)
+        if kind == "JPEG":
+            assert data.endswith(b"\xff\xd9") and data.count(b"\xff\xd8\xff") == 1, t.path.name
+        elif kind == "PNG":
+            assert data.endswith(b"\x00\x00\x00\x00IEND\xaeB`\x82"), t.path.name
+        elif kind == "WEBP":
+            assert struct.unpack_from("<I", data, 4)[0] + 8 == len(data), t.path.name
+        else:  # TIFF has no end marker: the tool's own walk of its directories and strips
+            assert kind == "TIFF" and not find_metadata(data), t.path.name
+
+
+def test_heic_is_written_as_jpeg(corpus):
+    _, outputs, _ = corpus
+    assert outputs["heic.heic"].suffix == ".jpg"
+
+
+def test_output_file_times_are_not_the_originals(corpus):
+    originals, outputs, _ = corpus
+    for t in originals:
+        assert os.stat(t.path).st_mtime == Y2001  # the original is untouched
+        written = os.stat(outputs[t.path.name])
+        assert written.st_mtime > Y2001 + 10 * 365 * 86400 and written.st_atime > Y2001 + 10 * 365 * 86400
+
+
+def test_blur_check_passes_the_outputs_of_samples(tmp_path):
+    out, err = io.StringIO(), io.StringIO()
+    assert main([str(SAMPLES), "-o", str(tmp_path), "-j", "1"], out, err) == 0, err.getvalue()
+    written = sorted(tmp_path.iterdir())
+    assert len(written) == len(list(SAMPLES.iterdir()))
+    out, err = io.StringIO(), io.StringIO()
+    status = main(["check", *map(str, written)], out, err)
+    assert status == 0, out.getvalue()
+    for path in written:
+        assert f"clean    {path}: no metadata found" in out.getvalue()
+
+
+def test_blur_check_flags_the_samples_themselves():
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["check", "--no-faces", str(SAMPLES)], out, err) == 1
+    assert out.getvalue().count("FOUND") == len(list(SAMPLES.iterdir()))
+    assert "GPS position" in out.getvalue()
+
+
+def test_blur_check_usage_errors():
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["check"], out, err) == 2
+    assert main(["check", "--threshold", "7", "x.jpg"], out, err) == 2
+
+
+def test_unreadable_file_is_an_error_not_clean(tmp_path):
+    bogus = tmp_path / "notes.jpg"
+    bogus.write_bytes(b"this is not a photo")
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["check", "--no-faces", str(bogus)], out, err) == 1
+    assert out.getvalue().startswith("ERROR")
+
+
+@pytest.mark.parametrize("extra", [b"trailer after the end", b""])
+def test_batch_writes_nothing_when_the_encoded_bytes_carry_metadata(tmp_path, monkeypatch, extra):
+    """Fail closed: if encoding ever added metadata, the file is not written and the error says why."""
+    import blur.pipeline
+
+    real_encode = blur.pipeline.encode_image
+
+    def leaky_encode(*args, **kwargs):
+        data = real_encode(*args, **kwargs)
+        if extra:
+            return data + extra
+        return data[:2] + b"\xff\xfe\x00\x09comment" + data[2:]
+
+    monkeypatch.setattr(blur.pipeline, "encode_image", leaky_encode)
+    destination = tmp_path / "out.jpg"
+    with pytest.raises(VerificationFailed, match="metadata"):
+        anonymise_file(SAMPLES / "hopper-sideways.jpg", destination)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_fresh_encodes_pass_the_metadata_check():
+    import numpy as np
+
+    from blur.encode import OUTPUT_FORMATS, encode_image
+
+    pixels = np.random.default_rng(1).integers(0, 256, (33, 47, 3), dtype=np.uint8)
+    alpha = np.full((33, 47), 128, np.uint8)
+    for output in OUTPUT_FORMATS.values():
+        for with_alpha in (None, alpha):
+            verify_no_metadata(encode_image(pixels, with_alpha, output))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_damaged_files_raise_only_unreadable(corpus, data):
+    """However a file is cut or corrupted, the check reports findings or UnreadableImage, never crashes."""
+    originals, _, _ = corpus
+    original = data.draw(st.sampled_from(originals)).path.read_bytes()
+    cut = data.draw(st.integers(4, len(original)))
+    damaged = bytearray(original[:cut])
+    for _ in range(data.draw(st.integers(0, 4))):
+        damaged[data.draw(st.integers(0, len(damaged) - 1))] = data.draw(st.integers(0, 255))
+    try:
+        find_metadata(bytes(damaged))
+    except UnreadableImage:
+        pass
+
+
+def test_gif_and_bmp_walkers():
+    """Formats outside the corpus that `blur check` still reads: comments, extra frames, trailers."""
+    import numpy as np
+    from PIL import Image
+
+    frame = Image.fromarray(np.random.default_rng(2).integers(0, 256, (20, 24, 3), dtype=np.uint8))
+    plain, commented = io.BytesIO(), io.BytesIO()
+    frame.save(plain, "GIF")
+    frame.save(commented, "GIF", comment=b"SFMARK-gif-comment", save_all=True, append_images=[frame.rotate(90)])
+    assert find_metadata(plain.getvalue()) == []
+    kinds = [f.kind for f in find_metadata(commented.getvalue() + b"SFMARK-gif-trailer")]
+    assert kinds == ["comment", "more images", "bytes after the end"]
+    bmp = io.BytesIO()
+    frame.save(bmp, "BMP")
+    assert find_metadata(bmp.getvalue()) == []
+    assert [f.kind for f in find_metadata(bmp.getvalue() + b"SFMARK")] == ["bytes after the end"]
+
+
+def test_an_animation_is_not_clean_even_without_metadata(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    frames = [Image.fromarray(np.full((16, 16, 3), value, np.uint8)) for value in (0, 255)]
+    path = tmp_path / "animated.gif"
+    frames[0].save(path, save_all=True, append_images=frames[1:])
+    report = check_file(path)
+    assert [f.kind for f in report.metadata] == ["more images"]
+    assert report.face_error and not report.clean

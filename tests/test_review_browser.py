@@ -1,0 +1,275 @@
+"""The review page end to end, in Debian's headless Chromium driven by Selenium through /usr/bin/chromedriver.
+
+Skipped when Chromium, ChromeDriver or Selenium is missing; CI installs them (see .ci/run).
+Set BLUR_SCREENSHOTS=DIR to keep the screenshots the tests take.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from blur.decode import read_photo
+from review_helpers import SECRET_TEXT, changed_mask, face_png, faceless_png, start_server
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
+    pytest.skip("Debian's chromium and chromium-driver are not installed", allow_module_level=True)
+webdriver = pytest.importorskip("selenium.webdriver")
+from selenium.common.exceptions import NoAlertPresentException  # noqa: E402
+from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
+from selenium.webdriver.common.actions.action_builder import ActionBuilder  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+FOREIGN_HOST = "rebind.test"
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    offline = pytest.MonkeyPatch()
+    offline.setenv("SE_OFFLINE", "true")  # Selenium Manager must never download anything
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--window-size=1400,900", f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
+                 # A DNS-rebinding attacker's name that resolves to this machine.
+                 f"--host-resolver-rules=MAP {FOREIGN_HOST} 127.0.0.1"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path=CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()
+    offline.undo()
+
+
+@pytest.fixture
+def photos(tmp_path):
+    folder = tmp_path / "march"
+    folder.mkdir()
+    face_png(folder / "march-01.png")
+    faceless_png(folder / "march-02.png")
+    return folder
+
+
+@pytest.fixture
+def server(photos):
+    server = start_server([photos])
+    yield server
+    server.stop()
+
+
+def wait(driver, condition, seconds=20):
+    return WebDriverWait(driver, seconds).until(lambda d: condition(d))
+
+
+def open_page(driver, server):
+    driver.get(server.url)
+    wait(driver, lambda d: d.execute_script(
+        "const i = document.getElementById('photo'); return i.complete && i.naturalWidth > 0;"))
+    wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#queue li"))
+
+
+def screenshot(driver, tmp_path: Path, name: str) -> Path:
+    path = tmp_path / f"{name}.png"
+    driver.save_screenshot(str(path))
+    keep = os.environ.get("BLUR_SCREENSHOTS")
+    if keep:
+        os.makedirs(keep, exist_ok=True)
+        shutil.copy(path, Path(keep) / path.name)
+    return path
+
+
+def image_box(driver) -> dict:
+    return driver.execute_script(
+        "const r = document.getElementById('photo').getBoundingClientRect();"
+        "return {left: r.left, top: r.top, width: r.width, height: r.height};")
+
+
+def drag_on_photo(driver, start: tuple[int, int], end: tuple[int, int]) -> None:
+    """Press at `start` and release at `end`, both in photo pixels of the 512×512 test photo."""
+    rect = image_box(driver)
+    scale = rect["width"] / 512
+
+    def on_screen(x, y):  # viewport coordinates, as a person's pointer would be
+        return round(rect["left"] + x * scale), round(rect["top"] + y * scale)
+
+    middle = ((start[0] + end[0]) / 2, (start[1] + end[1]) / 2)
+    actions = ActionBuilder(driver)
+    (actions.pointer_action.move_to_location(*on_screen(*start)).pointer_down()
+     .move_to_location(*on_screen(*middle)).move_to_location(*on_screen(*end)).pointer_up())
+    actions.perform()
+
+
+def saved(driver):
+    text = driver.find_element(By.ID, "status").text
+    assert "Not saved" not in text, text
+    return text.startswith("Saved")
+
+
+def test_page_shows_the_photo_and_the_detected_regions(browser, server, tmp_path):
+    open_page(browser, server)
+    boxes = wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#boxes .box"))
+    assert len(boxes) == 1
+    face = server.session.photos[0].regions[0].region
+    rect, image = boxes[0].rect, image_box(browser)
+    scale = image["width"] / 512
+    assert abs(rect["x"] - image["left"] - face.x0 * scale) < 4
+    assert abs(rect["y"] - image["top"] - face.y0 * scale) < 4
+    assert abs(rect["width"] - face.width * scale) < 4
+    assert "Photo 1 of 2" in browser.find_element(By.ID, "position").text
+    assert "1 face found" in browser.find_element(By.ID, "notice").text
+    assert "march-01.png" in browser.find_element(By.ID, "queue").text
+    shot = screenshot(browser, tmp_path, "review-page")
+    assert Image.open(shot).size[0] >= 1000
+    errors = [entry["message"] for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+    assert errors == []  # no script error, no blocked or failed load (everything ships in the package)
+
+
+def test_queue_flags_a_photo_without_faces_and_keys_move_between_photos(browser, server, tmp_path):
+    open_page(browser, server)
+    queue = browser.find_elements(By.CSS_SELECTOR, "#queue li")
+    assert "check" in queue[1].text and "check" not in queue[0].text
+    browser.find_element(By.TAG_NAME, "body").send_keys(Keys.ARROW_RIGHT)
+    wait(browser, lambda d: "Photo 2 of 2" in d.find_element(By.ID, "position").text)
+    wait(browser, lambda d: "No face was found" in d.find_element(By.ID, "notice").text)
+    assert browser.find_elements(By.CSS_SELECTOR, "#boxes .box") == []
+    screenshot(browser, tmp_path, "review-no-face")
+    browser.find_element(By.TAG_NAME, "body").send_keys(Keys.ARROW_LEFT)
+    wait(browser, lambda d: "Photo 1 of 2" in d.find_element(By.ID, "position").text)
+
+
+def test_drawing_a_region_and_removing_the_detection_then_exporting(browser, server, photos, tmp_path):
+    open_page(browser, server)
+    face = server.session.photos[0].regions[0].region
+    box = wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#boxes .box"))[0]
+    box.click()
+    wait(browser, lambda d: not d.find_element(By.ID, "remove").get_attribute("disabled"))
+    browser.find_element(By.TAG_NAME, "body").send_keys(Keys.DELETE)
+    wait(browser, lambda d: not d.find_elements(By.CSS_SELECTOR, "#boxes .box"))
+
+    drag_on_photo(browser, (340, 390), (440, 480))  # over the spacesuit, away from the face
+    wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#boxes .box.person")) == 1)
+    browser.find_element(By.XPATH, "//label[normalize-space()='Rectangle']").click()
+    screenshot(browser, tmp_path, "review-drawn")
+    browser.find_element(By.ID, "export").click()
+    wait(browser, saved)
+
+    (reviewed,) = server.session.photos[0].regions
+    drawn = reviewed.region
+    assert reviewed.keep is False and drawn.source == "person"
+    assert abs(drawn.x0 - 340) <= 3 and abs(drawn.y0 - 390) <= 3 and abs(drawn.x1 - 440) <= 3 and abs(drawn.y1 - 480) <= 3
+    output = photos / "march-01.blurred.png"
+    before = read_photo(photos / "march-01.png").pixels
+    after = read_photo(output).pixels
+    changed = changed_mask(before, after)
+    inside = np.zeros_like(changed)
+    inside[drawn.y0:drawn.y1, drawn.x0:drawn.x1] = True
+    assert not changed[~inside].any(), "pixels outside the drawn region changed"
+    assert changed[inside].mean() > 0.9
+    assert not changed[face.y0:face.y1, face.x0:face.x1].any(), "the removed detection's face was changed"
+
+
+def test_preview_then_save_all_writes_metadata_free_copies(browser, server, photos, tmp_path):
+    open_page(browser, server)
+    body = browser.find_element(By.TAG_NAME, "body")
+    body.send_keys("p")
+    wait(browser, lambda d: (d.find_element(By.ID, "photo").get_attribute("src") or "").startswith("blob:"))
+    wait(browser, lambda d: d.execute_script("return document.getElementById('photo').complete"))
+    assert "Preview" in browser.find_element(By.ID, "notice").text
+    assert not browser.find_element(By.ID, "boxes").is_displayed()
+    screenshot(browser, tmp_path, "review-preview")
+    body.send_keys("p")
+    wait(browser, lambda d: d.find_element(By.ID, "boxes").is_displayed())
+
+    browser.find_element(By.ID, "export-all").click()
+    alert = wait(browser, lambda d: _alert(d))  # photo 2 was never looked at: the page asks first
+    assert "not been looked at" in alert.text
+    alert.accept()
+    wait(browser, lambda d: "Saved 2 photos" in d.find_element(By.ID, "status").text)
+    screenshot(browser, tmp_path, "review-saved")
+    assert sorted(os.listdir(photos)) == ["march-01.blurred.png", "march-01.png", "march-02.blurred.png",
+                                          "march-02.png"]
+    face = server.session.photos[0].regions[0].region
+    before = read_photo(photos / "march-01.png").pixels
+    after = read_photo(photos / "march-01.blurred.png").pixels
+    assert changed_mask(before, after)[face.y0:face.y1, face.x0:face.x1].mean() > 0.5
+    for name in ("march-01.blurred.png", "march-02.blurred.png"):
+        data = (photos / name).read_bytes()
+        for secret in (SECRET_TEXT.encode(), b"tEXt", b"iTXt", b"zTXt", b"eXIf", b"iCCP", b"Exif"):
+            assert secret not in data
+        with Image.open(photos / name) as image:
+            assert image.info == {}
+
+
+def _alert(driver):
+    try:
+        return driver.switch_to.alert
+    except NoAlertPresentException:
+        return None
+
+
+def test_requests_without_the_token_or_with_a_foreign_host_are_refused(browser, server):
+    browser.get(f"http://127.0.0.1:{server.port}/")
+    assert "refused" in browser.find_element(By.TAG_NAME, "body").text
+    assert not browser.find_elements(By.ID, "photo")
+    browser.get(f"http://127.0.0.1:{server.port}/{server.token[:-2]}/")
+    assert "refused" in browser.find_element(By.TAG_NAME, "body").text
+    # DNS rebinding: a name the attacker controls now points at 127.0.0.1; the Host header gives it away.
+    browser.get(f"http://{FOREIGN_HOST}:{server.port}/{server.token}/")
+    assert "refused" in browser.find_element(By.TAG_NAME, "body").text
+    assert not browser.find_elements(By.ID, "photo")
+    browser.get(f"http://{FOREIGN_HOST}:{server.port}/{server.token}/api/photos")
+    assert "march" not in browser.page_source
+
+
+def test_resizing_a_box_and_keeping_a_face_visible(browser, server, photos, tmp_path):
+    open_page(browser, server)
+    face = server.session.photos[0].regions[0].region
+    body = browser.find_element(By.TAG_NAME, "body")
+    drag_on_photo(browser, (40, 300), (100, 360))
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#boxes .box.person .handle.se"))
+    handle = browser.find_element(By.CSS_SELECTOR, "#boxes .box.person .handle.se")
+    scale = image_box(browser)["width"] / 512
+    ActionChains(browser).click_and_hold(handle).move_by_offset(round(20 * scale), round(20 * scale)) \
+        .move_by_offset(round(20 * scale), round(20 * scale)).release().perform()
+    browser.find_elements(By.CSS_SELECTOR, "#boxes .box:not(.person)")[0].click()
+    body.send_keys("v")  # keep the detected face visible on purpose
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#boxes .box.keep"))
+    assert "will stay visible" in browser.find_element(By.ID, "selection").text
+    screenshot(browser, tmp_path, "review-kept-visible")
+    body.send_keys("s")
+    wait(browser, saved)
+    kept, drawn = sorted(server.session.photos[0].regions, key=lambda r: r.region.source == "person")
+    assert kept.keep and (kept.region.x0, kept.region.y0, kept.region.x1, kept.region.y1) == (face.x0, face.y0, face.x1, face.y1)
+    assert abs(drawn.region.x1 - 140) <= 4 and abs(drawn.region.y1 - 400) <= 4, drawn.region
+    before = read_photo(photos / "march-01.png").pixels
+    changed = changed_mask(before, read_photo(photos / "march-01.blurred.png").pixels)
+    assert not changed[face.y0:face.y1, face.x0:face.x1].any()
+    assert changed[drawn.region.y0 + 5:drawn.region.y1 - 5, drawn.region.x0 + 5:drawn.region.x1 - 5].mean() > 0.5
+
+
+def test_drawing_while_zoomed_in_maps_to_photo_pixels(browser, server, tmp_path):
+    open_page(browser, server)
+    fit_width = image_box(browser)["width"]
+    body = browser.find_element(By.TAG_NAME, "body")
+    body.send_keys("+")
+    body.send_keys("+")
+    wait(browser, lambda d: d.find_element(By.ID, "zoom-level").text == "200%")
+    assert abs(image_box(browser)["width"] - 2 * fit_width) < 2
+    drag_on_photo(browser, (230, 240), (290, 290))
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#boxes .box.person"))
+    screenshot(browser, tmp_path, "review-zoomed")
+    body.send_keys("0")
+    wait(browser, lambda d: d.find_element(By.ID, "zoom-level").text == "Fit")
+    wait(browser, lambda d: any(r.region.source == "person" for r in server.session.photos[0].regions))
+    drawn = next(r.region for r in server.session.photos[0].regions if r.region.source == "person")
+    assert max(abs(drawn.x0 - 230), abs(drawn.y0 - 240), abs(drawn.x1 - 290), abs(drawn.y1 - 290)) <= 2
