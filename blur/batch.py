@@ -11,18 +11,22 @@ import io
 import json
 import os
 import secrets
+import signal
 import time
+from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor
 from concurrent.futures import wait as wait_futures
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import Enum
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from .decode import IMAGE_EXTENSIONS
+from .decode import IMAGE_EXTENSIONS, sniff_format
 from .detect import Detector
-from .encode import output_format_for, write_atomically
+from .encode import output_format_for, remove_stale_temporaries, write_atomically
 from .errors import BlurError, OutputExists
 from .pipeline import Settings, anonymise_file
 
@@ -90,8 +94,11 @@ def plan_jobs(
     jobs: list[Job] = []
     for given in map(Path, paths):
         if given.is_dir():
-            for photo in _photos_in(given, output_dir):
-                jobs.append(Job(photo, _destination(photo, given, output_dir, random_names)))
+            for photo, problem in _photos_in(given, output_dir):
+                if problem:
+                    jobs.append(Job(photo, photo, problem))
+                else:
+                    jobs.append(Job(photo, _destination(photo, given, output_dir, random_names)))
         elif given.exists() or given.is_symlink():
             jobs.append(Job(given, _destination(given, None, output_dir, random_names)))
         else:
@@ -99,17 +106,31 @@ def plan_jobs(
     return _mark_clashes(jobs)
 
 
-def _photos_in(folder: Path, output_dir: Path | None) -> Iterator[Path]:
+def _photos_in(folder: Path, output_dir: Path | None) -> Iterator[tuple[Path, str | None]]:
+    """(path, None) for each photo under `folder`; (path, problem) for each folder that cannot be
+    searched, so no photo is left out silently. Links to folders are reported, not followed: they
+    can loop, and outputs beside the photos would land outside the folder given."""
     skip = output_dir.resolve() if output_dir is not None and output_dir.exists() else None
-    for root, dirs, files in os.walk(folder):
+    unreadable: list[OSError] = []
+    for root, dirs, files in os.walk(folder, onerror=unreadable.append):
+        yield from ((Path(error.filename), _folder_problem(error)) for error in unreadable)
+        unreadable.clear()
         if skip is not None and Path(root).resolve() == skip:
             dirs[:] = []
             continue
         dirs.sort()
+        for name in [d for d in dirs if os.path.islink(os.path.join(root, d))]:
+            dirs.remove(name)
+            yield Path(root, name), "is a link to a folder, which is not followed; give that folder itself to include it"
         for name in sorted(files):
             path = Path(root, name)
             if path.suffix.lower() in IMAGE_EXTENSIONS and not _is_our_output(path):
-                yield path
+                yield path, None
+    yield from ((Path(error.filename), _folder_problem(error)) for error in unreadable)
+
+
+def _folder_problem(error: OSError) -> str:
+    return f"cannot search this folder ({error.strerror or error}); its photos were not anonymised"
 
 
 def _is_our_output(path: Path) -> bool:
@@ -129,8 +150,9 @@ def _destination(source: Path, root: Path | None, output_dir: Path | None, rando
 
 
 def expected_extension(source: Path) -> str:
-    """The extension the output will most likely have (corrected after decoding if wrong)."""
-    input_format = _FORMAT_BY_EXTENSION.get(source.suffix.lower(), "JPEG")
+    """The extension the output will have: from the file's first bytes, so that a PNG named .jpg
+    and a real a.png cannot both claim a.blurred.png unnoticed; from its name if it cannot be read."""
+    input_format = sniff_format(source) or _FORMAT_BY_EXTENSION.get(source.suffix.lower(), "JPEG")
     return output_format_for(input_format).extensions[0]
 
 
@@ -188,36 +210,88 @@ def run_batch(
 ) -> Iterator[Outcome]:
     """Outcomes of all jobs, in completion order, using `workers` processes (default: all cores).
 
-    Each worker builds the detector once. On KeyboardInterrupt, queued jobs are cancelled and
-    running ones finish their (atomic) write before the interrupt propagates.
+    Each worker builds the detector once. At most `workers` jobs are in flight, so when a worker
+    dies (killed, out of memory, a crash in a decoder) the jobs it may have taken down are known:
+    each is run again alone, and only a job that kills its worker when alone fails. On
+    KeyboardInterrupt, queued jobs are dropped and running ones finish their (atomic) write
+    before the interrupt propagates.
     """
+    _remove_stale_temporaries(jobs)
     workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
     if workers == 1:
         detector = settings.load_detector() if jobs else None
         for job in jobs:
             yield run_job(job, settings, overwrite=overwrite, detector=detector)
         return
-    context = get_context("spawn")
-    executor = ProcessPoolExecutor(workers, context, initializer=_start_worker, initargs=(settings, workers))
+    settings.load_detector()  # a missing model is one clear error here, not a crash in every worker
+    queued = deque(jobs)
+    suspects: deque[Job] = deque()
+    running: dict[Future, tuple[Job, bool]] = {}
+    executor: ProcessPoolExecutor | None = None
     try:
-        running: dict[Future, Job] = {
-            executor.submit(_worker_job, job, overwrite): job for job in jobs
-        }
-        while running:
+        while queued or suspects or running:
+            if executor is None:
+                executor = ProcessPoolExecutor(
+                    workers, get_context("spawn"), initializer=_start_worker, initargs=(settings, workers)
+                )
+            if suspects and not running:
+                job = suspects.popleft()
+                running[_submit(executor, job, overwrite)] = (job, True)
+            while queued and not suspects and len(running) < workers:
+                job = queued.popleft()
+                running[_submit(executor, job, overwrite)] = (job, False)
             done, _ = wait_futures(running, return_when=FIRST_COMPLETED)
+            crashed = []
             for future in done:
-                job = running.pop(future)
+                job, alone = running.pop(future)
+                if isinstance(future.exception(), BrokenProcessPool):
+                    crashed.append(job)
+                    if not alone:
+                        suspects.append(job)
+                        continue
                 yield _outcome_of(future, job, settings)
+            if crashed:
+                executor.shutdown(wait=True)
+                executor = None
+                _remove_stale_temporaries(crashed)
     finally:
-        executor.shutdown(wait=True, cancel_futures=True)
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _submit(executor: ProcessPoolExecutor, job: Job, overwrite: bool) -> Future:
+    # Worker processes are started inside submit. With Ctrl-C blocked (not ignored: a blocked
+    # signal waits, it is not lost) they start with it blocked too, so an early Ctrl-C cannot
+    # kill half-started workers with tracebacks; each then ignores it in _start_worker.
+    with _sigint_blocked():
+        return executor.submit(_worker_job, job, overwrite)
+
+
+@contextmanager
+def _sigint_blocked():
+    if not hasattr(signal, "pthread_sigmask"):  # Windows
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _remove_stale_temporaries(jobs: Iterable[Job]) -> None:
+    for folder in {job.destination.parent for job in jobs if job.problem is None}:
+        remove_stale_temporaries(folder)
 
 
 def _outcome_of(future: Future, job: Job, settings: Settings) -> Outcome:
     try:
         return future.result()
-    except Exception as exc:  # the worker process died (killed, out of memory): nothing was written
-        return Outcome(job.source, None, Status.FAILED, [], settings.method.value,
-                       f"the worker processing this photo stopped ({type(exc).__name__}); nothing was written")
+    except BrokenProcessPool:
+        error = "the worker processing this photo crashed, also when run alone (a decoder fault or out of memory); nothing was written"
+    except Exception as exc:
+        error = f"the worker processing this photo stopped ({type(exc).__name__}); nothing was written"
+    return Outcome(job.source, None, Status.FAILED, [], settings.method.value, error)
 
 
 _worker_settings: Settings | None = None
@@ -225,8 +299,6 @@ _worker_detector: Detector | None = None
 
 
 def _start_worker(settings: Settings, workers: int) -> None:
-    import signal
-
     import cv2
 
     global _worker_settings, _worker_detector
@@ -273,7 +345,9 @@ def write_report(outcomes: list[Outcome], path: str | Path, settings: Settings) 
             indent=2,
             ensure_ascii=False,
         )
-    write_atomically(text.encode("utf-8", "surrogateescape"), path, overwrite=True)
+    # A file name that is not valid UTF-8 becomes a \udcXX escape: valid JSON that json.loads and
+    # os.fsencode turn back into the original bytes, instead of bytes that break every JSON parser.
+    write_atomically(text.encode("utf-8", "backslashreplace"), path, overwrite=True)
 
 
 def _csv_report(records: list[dict]) -> str:

@@ -6,10 +6,18 @@ Only the pixels survive this stage. Metadata is read just long enough to turn th
 
 from __future__ import annotations
 
+import ctypes
 import io
+import logging
+import os
+import stat
+import struct
 import warnings
+import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pillow_heif
@@ -18,10 +26,33 @@ from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 from .errors import ImageTooLarge, UnreadableImage, UnsupportedImage
 
 pillow_heif.register_heif_opener()
+
+
+def _silence_libtiff() -> None:
+    """Stop libtiff printing its complaints about damaged TIFFs straight to stderr, between our
+    one-line messages: Pillow raises the same failures as exceptions, so the prints add nothing.
+    Best effort, Linux only (it finds the libtiff Pillow loaded); elsewhere they stay visible."""
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split(maxsplit=5)[-1].strip() for line in maps if "/libtiff" in line}
+        for path in paths:
+            library = ctypes.CDLL(path)
+            for name in ("TIFFSetErrorHandler", "TIFFSetWarningHandler"):
+                setter = getattr(library, name)
+                setter.argtypes, setter.restype = [ctypes.c_void_p], ctypes.c_void_p
+                setter(None)
+    except (OSError, AttributeError):
+        pass
+
+
 Image.init()  # register every Pillow plugin now, so the format allow-list below can name them
+_silence_libtiff()
+# Pillow logs some damage it then raises as an exception; without this, Python's last-resort
+# handler would print those records on stderr. An application that configures logging still sees them.
+logging.getLogger("PIL").addHandler(logging.NullHandler())
 
 DEFAULT_MAX_PIXELS = 100_000_000
-"""Refuse images above 100 megapixels by default: about 1.5 GB of working memory per worker."""
+"""Refuse images above 100 megapixels by default: about 1.3 GB peak memory per worker (benchmarks/memory_peak.py)."""
 
 # Pillow's parsers we accept (MPO comes through the JPEG parser); everything else is refused before any parser code runs on the bytes.
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "BMP", "GIF", "HEIF")
@@ -53,16 +84,65 @@ class Photo:
 
 
 def read_photo(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
-    """Read and decode the photo at `path`."""
+    """Read and decode the photo at `path` (a regular file, or a link to one)."""
+    return decode_photo(read_file(path, max_bytes=max_file_bytes(max_pixels)), max_pixels=max_pixels)
+
+
+def max_file_bytes(max_pixels: int) -> int:
+    """The largest file read: 16-bit RGBA uncompressed at the pixel limit, plus room for metadata."""
+    return 8 * max_pixels + (64 << 20)
+
+
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+
+
+def read_file(path: str | Path, *, max_bytes: int) -> bytes:
+    """The bytes of a regular file. Pipes, devices and sockets are refused before they are opened
+    (a pipe would block the batch forever, /dev/zero would never end); the check is repeated on
+    the open file in case the name was swapped in between."""
     try:
-        data = Path(path).read_bytes()
-    except IsADirectoryError:
-        raise UnreadableImage("is a folder, not a photo") from None
+        mode = os.stat(path).st_mode
+        if not stat.S_ISREG(mode):
+            raise UnreadableImage(_not_a_file(mode))
+        with open(os.open(path, _OPEN_FLAGS), "rb") as handle:
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise UnreadableImage(_not_a_file(info.st_mode))
+            data = handle.read(max_bytes + 1) if info.st_size <= max_bytes else b""
+            if len(data) > max_bytes or info.st_size > max_bytes:
+                raise ImageTooLarge(
+                    f"the file is over {max_bytes / 1e6:.0f} MB, more than any photo within the pixel limit; "
+                    "raise --max-megapixels if you trust it"
+                )
+            return data
     except PermissionError:
         raise UnreadableImage("permission denied: cannot read this file") from None
     except OSError as exc:
         raise UnreadableImage(f"cannot read this file ({exc.strerror or exc})") from None
-    return decode_photo(data, max_pixels=max_pixels)
+
+
+def sniff_format(path: str | Path) -> str | None:
+    """The accepted format the first bytes of the file at `path` announce (as Pillow would pick
+    its parser), or None if it cannot be read, is not a regular file, or is no accepted format.
+    Cheap: it lets a batch name outputs by the real format before decoding anything."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return None
+        with open(os.open(path, _OPEN_FLAGS), "rb") as handle:
+            prefix = handle.read(16)
+    except OSError:
+        return None
+    for name in ACCEPTED_FORMATS:
+        accept = Image.OPEN[name][1]
+        if accept is not None and accept(prefix):
+            return name
+    return None
+
+
+def _not_a_file(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "is a folder, not a photo"
+    return "is not a regular file (a pipe, device or socket), so it was not read"
 
 
 def decode_photo(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
@@ -70,26 +150,52 @@ def decode_photo(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
     if not data:
         raise UnreadableImage("the file is empty")
     with warnings.catch_warnings():
-        # We enforce our own pixel limit below; Pillow's warning would only be noise.
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        # We enforce our own pixel limit below, and a damaged file either decodes or raises:
+        # Pillow's warnings (bomb, corrupt EXIF) would only print stray lines between our messages.
+        warnings.simplefilter("ignore")
         try:
-            with Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as image:
+            with pillow_pixel_limit(max_pixels), Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as image:
                 _check_size(image.size, max_pixels)
                 _check_single_frame(image)
                 image.load()
                 return _to_photo(image)
-        except Image.DecompressionBombError:
+        except Image.DecompressionBombError:  # Pillow's check, set to our limit, ran inside a parser
             raise ImageTooLarge(
-                "the image declares more pixels than it is safe to decode; "
-                "raise the limit with --max-megapixels if you trust this file"
+                f"the image has more pixels than the limit of {max_pixels / 1e6:g} megapixels; "
+                "raise it with --max-megapixels if this machine has the memory"
             ) from None
         except UnidentifiedImageError:
             raise UnreadableImage(
                 "not a photo in a supported format (JPEG, PNG, WebP, TIFF, BMP, GIF, HEIC)"
             ) from None
-        except (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError) as exc:
-            # Pillow signals truncated and corrupt data with a mix of these.
+        except RuntimeError as exc:  # how pillow-heif reports libheif errors, its size limit among them
+            if "security limit" in str(exc).lower():
+                raise ImageTooLarge("the image declares more pixels than the HEIC decoder accepts") from None
             raise UnreadableImage(f"the image data is damaged or truncated ({exc})") from None
+        except (
+            OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError,
+            ArithmeticError, struct.error, zlib.error,
+        ) as exc:
+            # Pillow signals truncated and corrupt data with a mix of these (struct.error: a GIF
+            # block cut short, found by fuzzing).
+            raise UnreadableImage(f"the image data is damaged or truncated ({exc})") from None
+
+
+@contextmanager
+def pillow_pixel_limit(max_pixels: int) -> Iterator[None]:
+    """Make Pillow's own bomb check refuse exactly above `max_pixels` while the block runs.
+
+    Pillow refuses above twice Image.MAX_IMAGE_PIXELS (about 179 MP by default), partly inside
+    its parsers, before a WebP decoder allocates its canvas. Left alone it would refuse photos a
+    person allowed with --max-megapixels; switched off, a WebP could allocate before our check.
+    (A process-wide setting: concurrent threads with different limits may see each other's.)
+    """
+    previous = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = max(1, max_pixels // 2)
+    try:
+        yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous
 
 
 def _check_size(size: tuple[int, int], max_pixels: int) -> None:
@@ -98,8 +204,8 @@ def _check_size(size: tuple[int, int], max_pixels: int) -> None:
         raise UnreadableImage(f"the image declares an impossible size {width}×{height}")
     if width * height > max_pixels:
         raise ImageTooLarge(
-            f"the image is {width}×{height} = {width * height / 1e6:.0f} megapixels, over the limit of "
-            f"{max_pixels / 1e6:.0f}; raise it with --max-megapixels if this machine has the memory"
+            f"the image is {width}×{height} pixels, more than the limit of {max_pixels / 1e6:g} megapixels; "
+            "raise it with --max-megapixels if this machine has the memory"
         )
 
 
@@ -122,14 +228,31 @@ def _to_photo(image: Image.Image) -> Photo:
     if image.mode == "RGBA":
         alpha = np.asarray(image.getchannel("A")).copy()
         image = image.convert("RGB")
-    image = _to_srgb(image, icc) if icc else image.convert("RGB")
-    pixels = np.ascontiguousarray(np.asarray(image, dtype=np.uint8))
-    return Photo(pixels=pixels, alpha=alpha, format=source_format)
+    if icc:
+        image = _to_srgb(image, icc)
+    elif image.mode != "RGB":
+        image = image.convert("RGB")
+    return Photo(pixels=_rgb_array(image), alpha=alpha, format=source_format)
+
+
+def _rgb_array(image: Image.Image) -> np.ndarray:
+    """The pixels of an RGB image as a new H×W×3 array, copied in bands of about 16 MB.
+
+    np.asarray on the whole image would briefly hold two more full copies (Pillow's tobytes
+    chunks and their join): at 100 MP that is 600 MB on top of the image and the array.
+    """
+    width, height = image.size
+    pixels = np.empty((height, width, 3), np.uint8)
+    rows = max(1, (16 << 20) // (3 * width))
+    for top in range(0, height, rows):
+        pixels[top : top + rows] = np.asarray(image.crop((0, top, width, min(height, top + rows))))
+    return pixels
 
 
 def _apply_orientation(image: Image.Image) -> Image.Image:
     try:
-        return ImageOps.exif_transpose(image)
+        ImageOps.exif_transpose(image, in_place=True)  # in place: no second full copy of the photo
+        return image
     except Exception as exc:  # a malformed EXIF block must not let a sideways photo through unnoticed
         raise UnreadableImage(f"the photo's orientation data is damaged ({exc})") from None
 

@@ -9,16 +9,23 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from .decode import pillow_pixel_limit
 from .errors import OutputError, OutputExists, VerificationFailed
 
 DEFAULT_QUALITY = 92
+
+OPTIMIZE_UP_TO = 25_000_000
+"""JPEGs up to this many pixels get optimised Huffman tables (a few % smaller). Above it they are
+not: libjpeg then keeps every coefficient of the photo in memory (about 300 MB more at 100 MP)."""
 
 
 @dataclass(frozen=True)
@@ -73,7 +80,7 @@ def encode_image(
         image = Image.fromarray(np.ascontiguousarray(pixels), "RGB")
     buffer = io.BytesIO()
     if output.pillow_name == "JPEG":
-        image.save(buffer, "JPEG", quality=quality, optimize=True)
+        image.save(buffer, "JPEG", quality=quality, optimize=image.width * image.height <= OPTIMIZE_UP_TO)
     elif output.pillow_name == "WEBP":
         image.save(buffer, "WEBP", quality=quality, method=4)
     elif output.pillow_name == "TIFF":
@@ -86,7 +93,8 @@ def encode_image(
 def verify_encoded(data: bytes, output: OutputFormat, height: int, width: int) -> None:
     """Raise VerificationFailed unless `data` is a plain image of the expected format and size."""
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        # Twice the size: Pillow warns above half its limit, and this size is the expected one.
+        with pillow_pixel_limit(2 * height * width), Image.open(io.BytesIO(data)) as image:
             image.load()
             unexpected = set(image.info) - _ALLOWED_INFO[output.pillow_name]
             if image.format != output.pillow_name or image.size != (width, height):
@@ -108,7 +116,7 @@ def write_atomically(data: bytes, destination: Path, *, overwrite: bool = False)
     folder = destination.parent
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=folder, prefix=".blur-", suffix=".part")
+        fd, temporary = tempfile.mkstemp(dir=folder, prefix=f".blur-{os.getpid()}-", suffix=".part")
     except OSError as exc:
         raise OutputError(f"cannot write in {folder} ({exc.strerror or exc})") from None
     try:
@@ -125,6 +133,52 @@ def write_atomically(data: bytes, destination: Path, *, overwrite: bool = False)
     finally:
         if os.path.lexists(temporary):
             os.unlink(temporary)
+
+
+_TEMPORARY_NAME = re.compile(r"\.blur-([0-9]+)-[a-z0-9_]{8}\.part")
+"""The exact names `write_atomically` gives its temporary files: .blur-<writer's pid>-<8 random>.part"""
+
+STALE_AFTER_SECONDS = 600
+"""A temporary file unchanged this long is abandoned: a live writer finishes in seconds."""
+
+
+def remove_stale_temporaries(folder: Path) -> int:
+    """Delete temporary files a killed writer left in `folder`; return how many.
+
+    A killed process (SIGKILL, power loss) cannot clean up after itself. Only regular files with
+    exactly our temporary names are touched, and only if their writer is no longer running on
+    this machine or they have not changed for STALE_AFTER_SECONDS (a writer on another machine
+    sharing the folder). Nothing else in the folder is ever deleted.
+    """
+    removed = 0
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return 0
+    for entry in entries:
+        match = _TEMPORARY_NAME.fullmatch(entry.name)
+        try:
+            if match and entry.is_file(follow_symlinks=False) and (
+                time.time() - entry.stat(follow_symlinks=False).st_mtime > STALE_AFTER_SECONDS
+                or not _process_exists(int(match.group(1)))
+            ):
+                os.unlink(entry.path)
+                removed += 1
+        except OSError:
+            continue
+    return removed
+
+
+def _process_exists(pid: int) -> bool:
+    if os.name != "posix":  # os.kill(pid, 0) is not a harmless probe on Windows
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # it exists, owned by someone else
+    return True
 
 
 def _link_without_overwrite(temporary: str, destination: Path) -> None:
