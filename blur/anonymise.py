@@ -86,6 +86,8 @@ def coarse_noise_patch(box: np.ndarray, mask: np.ndarray, rng: np.random.Generat
     cells += rng.normal(0.0, CELL_JITTER, cells.shape[:2] + (1,)) + rng.normal(0.0, CELL_TINT, cells.shape)
     patch = cv2.resize(cells.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
     patch += rng.normal(0.0, GRAIN, patch.shape).astype(np.float32)
+    # Reflect at 0 and 255 rather than clip, so noise still changes black and white areas.
+    patch = 255 - np.abs(255 - np.abs(patch))
     return np.clip(np.rint(patch), 0, 255).astype(np.uint8)
 
 
