@@ -11,7 +11,9 @@ import numpy as np
 
 from .detect import Detection
 
-DEFAULT_PADDING = 1.3
+DEFAULT_PADDING = 1.5
+"""Detected boxes are tight around eyes and mouth; 1.5× also covers brow, chin and ears (measured on
+wider-dev: at 1.3 a fifth of faces >= 80 px kept part of their box)."""
 
 
 class Shape(Enum):
