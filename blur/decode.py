@@ -52,7 +52,7 @@ _silence_libtiff()
 logging.getLogger("PIL").addHandler(logging.NullHandler())
 
 DEFAULT_MAX_PIXELS = 100_000_000
-"""Refuse images above 100 megapixels by default: about 1.3 GB peak memory per worker (benchmarks/memory_peak.py)."""
+"""Refuse images above 100 megapixels by default: about 1.4 GB peak memory per worker (benchmarks/memory_peak.py)."""
 
 # Pillow's parsers we accept (MPO comes through the JPEG parser); everything else is refused before any parser code runs on the bytes.
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "BMP", "GIF", "HEIF")
