@@ -217,7 +217,7 @@ def print_table(result: dict) -> None:
     default = result["results"][f"mosaic {GRID}x{GRID}+noise (default)"]
     solid = result["results"]["solid fill (baseline)"]
     for kind in ("same photo", "another photo"):
-        value, (low, high) = default[kind]["auc"], default[kind]["auc_95"]
+        value, (low, _) = default[kind]["auc"], default[kind]["auc_95"]
         verdict = f"<= {SAFE_AUC}: safe" if value <= SAFE_AUC else f"> {SAFE_AUC}: LEAKS IDENTITY"
         versus = "overlaps" if low <= solid[kind]["auc"] else "lies above"
         print(f"default, {kind}: AUC {value:.3f} {verdict}; its 95 % interval {versus} "

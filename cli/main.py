@@ -49,13 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="shape of each destroyed region (default: ellipse)")
     parser.add_argument("--padding", type=_positive_float, default=DEFAULT_PADDING, metavar="F",
                         help=f"grow each detected face box by this factor (default: {DEFAULT_PADDING})")
-    parser.add_argument("--detector", choices=sorted(DETECTORS), default=DEFAULT_DETECTOR,
-                        help=f"face detector (default: {DEFAULT_DETECTOR})")
-    parser.add_argument("--threshold", type=_unit_float, metavar="T",
-                        help="detection threshold between 0 and 1; lower finds more faces and more false alarms")
-    parser.add_argument("--fast", action="store_true",
-                        help="look at fewer views of each photo: 2 to 4 times quicker, and misses more small and "
-                             "turned faces (measured: 93 %% of crowd faces instead of 95 %%)")
+    add_detection_arguments(parser)
     parser.add_argument("-j", "--workers", type=_positive_int, metavar="N",
                         help="worker processes (default: one per CPU core)")
     parser.add_argument("--scheduler", metavar="tcp://HOST:PORT",
@@ -71,16 +65,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def settings_from(args: argparse.Namespace) -> Settings:
+def add_detection_arguments(parser: argparse.ArgumentParser, show_detector: bool = True) -> None:
+    """--detector, --threshold and --fast: the same on every command that finds faces."""
+    parser.add_argument("--detector", choices=sorted(DETECTORS), default=DEFAULT_DETECTOR,
+                        help=f"face detector (default: {DEFAULT_DETECTOR})" if show_detector else argparse.SUPPRESS)
+    parser.add_argument("--threshold", type=_unit_float, metavar="T",
+                        help="detection threshold between 0 and 1; lower finds more faces and more false alarms")
+    parser.add_argument("--fast", action="store_true",
+                        help="look at fewer views of each photo: 2 to 4 times quicker, and misses more small and "
+                             "turned faces (measured: 93 %% of crowd faces instead of 95 %%)")
+
+
+def detector_options_from(args: argparse.Namespace) -> dict:
+    """The detector's options chosen by the arguments of `add_detection_arguments`."""
     options = {} if args.threshold is None else {"threshold": args.threshold}
-    if getattr(args, "fast", False):
+    if args.fast:
         options["fast"] = True
+    return options
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
     return Settings(
         method=Method(args.method),
         shape=Shape(args.shape),
         padding=args.padding,
         detector=args.detector,
-        detector_options=options,
+        detector_options=detector_options_from(args),
         max_pixels=int(args.max_megapixels * 1e6),
         quality=args.quality,
     )

@@ -7,13 +7,12 @@ import webbrowser
 from typing import TextIO
 
 from blur.anonymise import Method
-from blur.detect import DEFAULT_DETECTOR, DETECTORS
 from blur.errors import BlurError
 from blur.pipeline import Settings
 from blur.regions import DEFAULT_PADDING, Shape
 from blur.review import ReviewServer, ReviewSession
 
-from .main import ExitStatus, _positive_float, _unit_float
+from .main import ExitStatus, _positive_float, add_detection_arguments, detector_options_from
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,9 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="shape of hidden areas at first (default: ellipse)")
     parser.add_argument("--padding", type=_positive_float, default=DEFAULT_PADDING, metavar="F",
                         help=f"grow each detected face box by this factor (default: {DEFAULT_PADDING})")
-    parser.add_argument("--detector", choices=sorted(DETECTORS), default=DEFAULT_DETECTOR, help=argparse.SUPPRESS)
-    parser.add_argument("--threshold", type=_unit_float, metavar="T",
-                        help="detection threshold between 0 and 1; lower finds more faces and more false alarms")
+    add_detection_arguments(parser, show_detector=False)
     parser.add_argument("--no-browser", action="store_true",
                         help="do not open a browser; only print the page's address")
     return parser
@@ -59,7 +56,7 @@ def review(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
         shape=Shape(args.shape),
         padding=args.padding,
         detector=args.detector,
-        detector_options={} if args.threshold is None else {"threshold": args.threshold},
+        detector_options=detector_options_from(args),
     )
     try:
         settings.load_detector()  # fail now, with one clear message, rather than on every photo

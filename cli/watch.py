@@ -10,12 +10,11 @@ from typing import TextIO
 from blur.anonymise import Method
 from blur.batch import summarise
 from blur.decode import DEFAULT_MAX_PIXELS
-from blur.detect import DEFAULT_DETECTOR, DETECTORS
 from blur.errors import BlurError
 from blur.regions import DEFAULT_PADDING, Shape
 from blur.watch import DEFAULT_INTERVAL, DEFAULT_SETTLE, REPORT_NAME, STATE_NAME, watch_folder
 
-from .main import ExitStatus, _positive_float, _quality, _unit_float, outcome_line, settings_from
+from .main import ExitStatus, _positive_float, _quality, add_detection_arguments, outcome_line, settings_from
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,10 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="shape of each destroyed region (default: ellipse)")
     parser.add_argument("--padding", type=_positive_float, default=DEFAULT_PADDING, metavar="F",
                         help=f"grow each detected face box by this factor (default: {DEFAULT_PADDING})")
-    parser.add_argument("--detector", choices=sorted(DETECTORS), default=DEFAULT_DETECTOR,
-                        help=f"face detector (default: {DEFAULT_DETECTOR})")
-    parser.add_argument("--threshold", type=_unit_float, metavar="T",
-                        help="detection threshold between 0 and 1; lower finds more faces and more false alarms")
+    add_detection_arguments(parser)
     parser.add_argument("--max-megapixels", type=_positive_float, default=DEFAULT_MAX_PIXELS / 1e6, metavar="N",
                         help=f"refuse larger images (default: {DEFAULT_MAX_PIXELS / 1e6:.0f})")
     parser.add_argument("--quality", type=_quality, default=92, metavar="Q", help="JPEG/WebP quality, 1-100 (default: 92)")

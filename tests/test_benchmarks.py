@@ -66,3 +66,21 @@ def test_benchmark_skips_without_its_dataset(tmp_path):
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "wider.py"), "--dataset", str(tmp_path / "absent")],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.startswith("skipped: no dataset")
+
+
+def test_second_opinions_score_the_default_and_the_bound_of_a_perfect_judge(dataset):
+    from benchmarks.second_opinions import evaluate as second_opinions
+
+    result = second_opinions(dataset)
+    default, judged = result["rows"]["default"], result["rows"]["perfect judge of candidates"]
+    assert default["valid_faces"] == judged["valid_faces"] == 2
+    assert default["buckets"][">=80"]["destroyed"] == 1  # the portrait
+    assert judged["destroyed_percent"] >= default["destroyed_percent"]
+    assert 0 <= default["collateral_percent"] < 5
+    assert set(result["seconds_per_photo"]) >= {"default"}
+
+
+def test_second_opinions_skip_without_the_dataset(tmp_path):
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "second_opinions.py"),
+                           "--dataset", str(tmp_path / "absent")], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.startswith("skipped: no dataset")

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
 import shutil
 
 import pytest
 
-from blur_cli.main import ExitStatus, main, printable
+from blur.detect import load_detector
+from blur.detect.centerface import DEFAULT_THRESHOLD, FAST
+from blur_cli.main import ExitStatus, detector_options_from, main, printable
 from conftest import SAMPLES
 
 
@@ -76,3 +79,16 @@ def test_file_names_are_printed_safely():
     assert printable("evil\x1b[2Jname\n.jpg") == "evil\\x1b[2Jname\\n.jpg"
     assert printable("caf\udcc3.jpg") == "caf\\xc3.jpg"
     assert printable("фото.jpg") == "фото.jpg"
+
+
+@pytest.mark.parametrize("command", ["main", "watch", "review"])
+def test_every_detecting_command_takes_the_same_detection_options(command):
+    parser = importlib.import_module(f"blur_cli.{command}").build_parser()
+    paths = ["in", "out"] if command == "watch" else ["photos"]
+    args = parser.parse_args([*paths, "--fast", "--threshold", "0.3"])
+    detector = load_detector(args.detector, **detector_options_from(args))
+    assert detector.pyramid == FAST
+    assert detector.threshold == 0.3
+    default = load_detector(args.detector, **detector_options_from(parser.parse_args(paths)))
+    assert default.pyramid != FAST
+    assert default.threshold == DEFAULT_THRESHOLD

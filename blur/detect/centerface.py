@@ -7,6 +7,7 @@ and needs no extra dependency.
 from __future__ import annotations
 
 import importlib.resources
+from collections import OrderedDict
 from pathlib import Path
 
 import cv2
@@ -29,6 +30,10 @@ FAST = Pyramid(upscale=2.0, max_side=832, step=2.0, min_side=400, mirror=False, 
 """Fewer, smaller views: several times quicker, and misses more small and turned faces."""
 FAST_THRESHOLD = 0.13
 """The `fast` views' threshold, chosen the same way as DEFAULT_THRESHOLD."""
+NET_PER_INPUT_SIZE = int(cv2.__version__.split(".")[0]) < 5
+"""OpenCV 4 runs this model right only at the first input size a net sees: later sizes give wrong
+scores and boxes, so faces would be missed. There, each input size gets a net of its own."""
+_NETS_KEPT = 12
 
 
 def bundled_model_path() -> Path:
@@ -63,23 +68,39 @@ class CenterFace:
         path = Path(model_path) if model_path else bundled_model_path()
         if not path.is_file():
             raise DetectorUnavailable(f"the CenterFace model file {path} does not exist")
-        try:
-            self._net = cv2.dnn.readNetFromONNX(str(path))
-        except cv2.error as exc:
-            raise DetectorUnavailable(f"the CenterFace model at {path} cannot be loaded ({exc})") from None
+        self._path = path
+        self._model = np.frombuffer(path.read_bytes(), np.uint8)
+        self._nets: OrderedDict[tuple[int, ...] | None, cv2.dnn.Net] = OrderedDict()
+        self._net_for((1, 3, 32, 32))  # a model that cannot be loaded fails here, not on the first photo
         default_threshold = FAST_THRESHOLD if fast else DEFAULT_THRESHOLD
         self.threshold = default_threshold if threshold is None else threshold
         self.pyramid = pyramid or (FAST if fast else Pyramid())
 
     def detect(self, pixels: np.ndarray) -> list[Detection]:
-        return detect_fused(pixels, self._infer, self.pyramid, self.threshold, source=self.name)
+        return detect_fused(pixels, self.infer, self.pyramid, self.threshold, source=self.name)
 
-    def _infer(self, rgb: np.ndarray) -> np.ndarray:
-        """Raw detections (N×5: x0, y0, x1, y1, score) in `rgb`, whose sides are multiples of 32."""
+    def infer(self, rgb: np.ndarray, threshold: float = CANDIDATE_THRESHOLD) -> np.ndarray:
+        """One view's raw candidates at or above `threshold` (N×5: x0, y0, x1, y1, score) in `rgb`,
+        whose sides are multiples of 32."""
         blob = cv2.dnn.blobFromImage(rgb)
-        self._net.setInput(blob)
-        heatmap, scale, offset, _ = self._net.forward(_OUTPUTS)
-        return decode_heatmap(heatmap[0, 0], scale[0], offset[0], CANDIDATE_THRESHOLD)
+        net = self._net_for(blob.shape)
+        net.setInput(blob)
+        heatmap, scale, offset, _ = net.forward(_OUTPUTS)
+        return decode_heatmap(heatmap[0, 0], scale[0], offset[0], threshold)
+
+    def _net_for(self, shape: tuple[int, ...]) -> cv2.dnn.Net:
+        """The net to run on an input of `shape`: one for all sizes, or one per size on OpenCV 4."""
+        key = tuple(shape) if NET_PER_INPUT_SIZE else None
+        net = self._nets.pop(key, None)
+        if net is None:
+            try:
+                net = cv2.dnn.readNetFromONNX(self._model)
+            except cv2.error as exc:
+                raise DetectorUnavailable(f"the CenterFace model at {self._path} cannot be loaded ({exc})") from None
+        self._nets[key] = net  # most recently used last
+        if len(self._nets) > _NETS_KEPT:
+            self._nets.popitem(last=False)
+        return net
 
 
 def decode_heatmap(heatmap: np.ndarray, scale: np.ndarray, offset: np.ndarray, threshold: float) -> np.ndarray:

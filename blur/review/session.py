@@ -34,7 +34,10 @@ VIEW_LONG_SIDE = 1600
 """Longest side, in pixels, of the copy sent to the page: big photos stay quick to show."""
 
 WEAK_SCORE = 0.5
-"""Detections scored below this are shown as uncertain and flag their photo for attention."""
+"""Detections scored below this are shown as uncertain and flag their photo for attention.
+
+Measured on wider-dev with the fused scores: 98 % of boxes scoring 0.5-0.7 and all above are faces;
+of those scoring 0.17-0.5, 21-79 %. Crowd photos nearly always hold such boxes, so most are flagged."""
 
 PERSON = "person"
 """`Region.source` of a region the person drew."""
