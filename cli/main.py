@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import unicodedata
 from enum import IntEnum
@@ -254,5 +255,14 @@ def _quality(text: str) -> int:
     return value
 
 
+def console() -> None:
+    """The `blur` command: run, then exit. The work is done and written by then, so a Ctrl-C that
+    arrives while Python shuts down (a second press to stop `blur watch`, say) is ignored rather
+    than turned into a traceback and a killed process."""
+    status = main()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(status)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console()

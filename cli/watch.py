@@ -56,35 +56,41 @@ def watch_command(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
     except SystemExit as exc:
         return int(exc.code or 0)
     stop = threading.Event()
+    working = threading.Event()  # a photo may be in progress: a second Ctrl-C abandons it
+    working.set()
     received: list[int] = []
 
     def request_stop(signum, frame):
-        if stop.is_set() and signum == signal.SIGINT:
+        if stop.is_set() and signum == signal.SIGINT and working.is_set():
             raise KeyboardInterrupt  # a second Ctrl-C: abandon the current photo (its write is atomic)
         received.append(signum)
         stop.set()
 
     previous = _install({signal.SIGINT: request_stop, signal.SIGTERM: request_stop})
     outcomes = []
-    print(f"blur watch: watching {args.input} -> {args.output}; Ctrl-C to stop", file=stderr, flush=True)
     try:
-        for outcome in watch_folder(args.input, args.output, settings_from(args), settle=args.settle,
-                                    interval=args.interval, random_names=args.random_names, stop=stop):
-            outcomes.append(outcome)
-            print(outcome_line(outcome), file=stdout, flush=True)
-    except KeyboardInterrupt:
-        received.append(signal.SIGINT)
-        print("blur watch: stopped at once; the photo in progress was abandoned and left no partial file",
-              file=stderr)
+        try:
+            print(f"blur watch: watching {args.input} -> {args.output}; Ctrl-C to stop", file=stderr, flush=True)
+            for outcome in watch_folder(args.input, args.output, settings_from(args), settle=args.settle,
+                                        interval=args.interval, random_names=args.random_names, stop=stop):
+                outcomes.append(outcome)
+                print(outcome_line(outcome), file=stdout, flush=True)
+        except KeyboardInterrupt:
+            working.clear()
+            received.append(signal.SIGINT)
+            print("blur watch: stopped at once; the photo in progress was abandoned and left no partial file",
+                  file=stderr)
+        finally:
+            working.clear()  # from here on, more Ctrl-C only ask for the stop already under way
+        counts = summarise(outcomes)
+        print(f"blur watch: stopped; {counts['done']} anonymised, {counts['skipped']} already done, "
+              f"{counts['failed']} failed this session; report in {args.output}/{REPORT_NAME}", file=stderr)
+        return ExitStatus.INTERRUPTED if signal.SIGINT in received else ExitStatus.OK
     except BlurError as exc:
         print(f"blur watch: {exc}", file=stderr)
         return ExitStatus.SOME_FAILED
     finally:
         _install(previous)
-    counts = summarise(outcomes)
-    print(f"blur watch: stopped; {counts['done']} anonymised, {counts['skipped']} already done, "
-          f"{counts['failed']} failed this session; report in {args.output}/{REPORT_NAME}", file=stderr)
-    return ExitStatus.INTERRUPTED if signal.SIGINT in received else ExitStatus.OK
 
 
 def _install(handlers: dict) -> dict:

@@ -11,6 +11,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from blur.batch import Status
@@ -191,6 +192,17 @@ def test_an_output_folder_inside_the_watched_folder_is_not_watched(tmp_path):
     small_photo("hopper-sideways.jpg", in_dir / "b.jpg")
     outcomes = run_until(in_dir, in_dir / "a-cleared", 1)
     assert [o.source.name for o in outcomes] == ["b.jpg"]  # not a-cleared/renamed.jpg, which sorts first
+
+
+@pytest.mark.parametrize("gap", [0.0, 0.05, 0.2, 0.5])
+def test_a_second_ctrl_c_while_stopping_still_exits_cleanly_with_130(tmp_path, gap):
+    (tmp_path / "in").mkdir()
+    watcher = start_watch(tmp_path / "in", tmp_path / "out", settle=0.2)
+    watcher.send_signal(signal.SIGINT)
+    time.sleep(gap)
+    status, _, stderr = stop_watch(watcher, signal.SIGINT)
+    assert status == 130, stderr
+    assert "Traceback" not in stderr
 
 
 def test_two_ctrl_c_during_a_photo_abandon_it_without_partial_output_and_a_restart_does_it(tmp_path):
