@@ -20,7 +20,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Protocol
 
 from .batch import OUTPUT_TAG, Job, Outcome, Status, expected_extension, run_job, write_report
 from .decode import IMAGE_EXTENSIONS
@@ -137,6 +137,14 @@ def _outcome_from(record: dict) -> Outcome:
                    record["faces"], record["method"], record["error"], record["seconds"])
 
 
+class StopFlag(Protocol):
+    """What stops `watch_folder`: a `threading.Event`, or any flag with the same two methods."""
+
+    def is_set(self) -> bool: ...
+
+    def wait(self, timeout: float) -> bool: ...
+
+
 def watch_folder(
     in_dir: str | Path,
     out_dir: str | Path,
@@ -145,7 +153,7 @@ def watch_folder(
     settle: float = DEFAULT_SETTLE,
     interval: float = DEFAULT_INTERVAL,
     random_names: bool = False,
-    stop: threading.Event | None = None,
+    stop: StopFlag | None = None,
 ) -> Iterator[Outcome]:
     """Outcomes of the photos that arrive in `in_dir`, each processed once, until `stop` is set.
 

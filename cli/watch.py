@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import signal
 import threading
+import time
 from typing import TextIO
 
 from blur.anonymise import Method
@@ -55,13 +56,12 @@ def watch_command(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
-    stop = threading.Event()
-    working = threading.Event()  # a photo may be in progress: a second Ctrl-C abandons it
-    working.set()
+    stop = SignalStop()
+    working = True  # a photo may be in progress: a second Ctrl-C abandons it
     received: list[int] = []
 
     def request_stop(signum, frame):
-        if stop.is_set() and signum == signal.SIGINT and working.is_set():
+        if stop.is_set() and signum == signal.SIGINT and working:
             raise KeyboardInterrupt  # a second Ctrl-C: abandon the current photo (its write is atomic)
         received.append(signum)
         stop.set()
@@ -76,12 +76,12 @@ def watch_command(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
                 outcomes.append(outcome)
                 print(outcome_line(outcome), file=stdout, flush=True)
         except KeyboardInterrupt:
-            working.clear()
+            working = False
             received.append(signal.SIGINT)
             print("blur watch: stopped at once; the photo in progress was abandoned and left no partial file",
                   file=stderr)
         finally:
-            working.clear()  # from here on, more Ctrl-C only ask for the stop already under way
+            working = False  # from here on, more Ctrl-C only ask for the stop already under way
         counts = summarise(outcomes)
         print(f"blur watch: stopped; {counts['done']} anonymised, {counts['skipped']} already done, "
               f"{counts['failed']} failed this session; report in {args.output}/{REPORT_NAME}", file=stderr)
@@ -91,6 +91,27 @@ def watch_command(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
         return ExitStatus.SOME_FAILED
     finally:
         _install(previous)
+
+
+class SignalStop:
+    """The stop flag that signal handlers set. It takes no lock: a handler runs in the main thread
+    between two steps of whatever it interrupted, so waiting there for a lock that the main thread
+    holds (as `threading.Event.set` may) would hang `blur watch` for good."""
+
+    def __init__(self):
+        self.requested = False
+
+    def set(self) -> None:
+        self.requested = True
+
+    def is_set(self) -> bool:
+        return self.requested
+
+    def wait(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while not self.requested and (left := deadline - time.monotonic()) > 0:
+            time.sleep(min(left, 0.05))
+        return self.requested
 
 
 def _install(handlers: dict) -> dict:
