@@ -64,7 +64,7 @@ def check(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
         counts["clean" if report.clean else "found"] += 1
         for line in report_lines(name, report):
             print(line, file=stdout, flush=True)
-    print(f"blur check: {len(files)} photos: {counts['clean']} clean, {counts['found']} with something found, "
+    print(f"blur check: {len(files)} photo{'s' * (len(files) != 1)}: {counts['clean']} clean, {counts['found']} with something found, "
           f"{counts['unreadable']} could not be checked", file=stderr)
     return ExitStatus.OK if counts["clean"] == len(files) else ExitStatus.SOME_FAILED
 

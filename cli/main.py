@@ -153,7 +153,7 @@ def anonymise_paths(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
         print(f"blur: {exc}", file=stderr)
         return ExitStatus.SOME_FAILED
     counts = summarise(outcomes)
-    print(f"blur: {len(outcomes)} photos: {counts['done']} anonymised, {counts['skipped']} already done, "
+    print(f"blur: {len(outcomes)} photo{'s' * (len(outcomes) != 1)}: {counts['done']} anonymised, {counts['skipped']} already done, "
           f"{counts['failed']} failed; {counts['faces']} faces destroyed", file=stderr)
     if not _report(args, outcomes, settings, stderr):
         return ExitStatus.SOME_FAILED
