@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from blur.detect import DETECTORS, Detection, detect_faces, load_detector
 from blur.detect.centerface import CenterFace
@@ -45,8 +46,6 @@ def test_nothing_is_found_in_a_blank_image(size, centerface):
 
 def test_what_is_found_does_not_depend_on_the_photos_seen_before(face_pixels):
     """One net across input sizes gives wrong answers on OpenCV 4 after its first size: guard it."""
-    from PIL import Image
-
     crowd = np.asarray(Image.open(SAMPLES / "crowd.png").convert("RGB"))
     first = CenterFace().detect(face_pixels)
     detector = CenterFace()
