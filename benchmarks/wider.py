@@ -1,20 +1,25 @@
-"""Recall and collateral of the tool's real output files on a WIDER-style dataset.
+"""Faces destroyed, collateral, time and memory of the tool, next to deface, on WIDER-style photos.
 
-    python benchmarks/wider.py [--dataset ../shared/data/wider-dev] [--large-photos N] [--json] [blur options...]
+    python benchmarks/wider.py [--data DIR] [--composites] [--photos N] [--no-deface] [--json] [blur options...]
 
-The dataset (`images/` + `faces.json`) is read where it lies and never copied into the repo. The
-photos are converted to PNG in a temporary folder and run through the batch exactly as the `blur`
-command does (decode, detect, anonymise, encode, atomic write), so outputs are lossless and every
-altered pixel is the tool's doing.
+`--data DIR` is any folder in the WIDER layout (`images/` + `faces.json`; default
+../shared/data/wider-dev), read where it lies and never copied into the repo. `--composites` first
+builds 12-megapixel photos from DIR with ../shared/tools/compose12mp.py (crops at their native pixel
+size, so every face keeps the size it was photographed at) in a temporary folder, and measures on
+those: the closest thing to a phone's crowd photo.
 
-A ground-truth face counts as destroyed when at least 90 % of the pixels of its box were altered.
-Collateral is the share of pixels outside every face box (all faces, enlarged 1.5×) that were altered.
+The tool runs as one worker in a child process on the photos as they are (JPEG as published or
+composed), exactly as the batch of the `blur` command runs them; deface runs at its defaults on
+copies of the same files in the same run. Each child's wall and CPU seconds include its start-up
+(loading the model), spread over the photos, and its peak memory is its own.
 
-`--large-photos N` also upscales N of the photos (spread over the dataset) to 12 megapixels, saves
-them as JPEG as a phone would, and times the tool on them with one worker, next to deface (the
-peer whose model we use) on the same files in the same run: wall and CPU seconds per photo. On
-these, a face counts as destroyed when 90 % of its box lies in the regions the tool reports (the
-JPEG re-encode alters every pixel, so pixels cannot tell).
+A face counts as destroyed when the structural similarity (SSIM: grey, 7×7 uniform window, as
+scikit-image computes it) of its box in the output to the same box in the original is at most
+0.5. The fill's randomness is seeded here, so the figures do not move between runs. Collateral is
+the share of pixels outside every face box enlarged 1.5× that were destroyed: for the tool, the
+pixels of the regions it reports; for deface, whose regions are not reported, pixels whose local
+SSIM fell under 0.5 (the same measure is printed for the tool). The physical floor is the time to
+decode the same JPEG and encode it again.
 """
 
 from __future__ import annotations
@@ -36,34 +41,46 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from blur.batch import Status, plan_jobs, run_batch  # noqa: E402
-from blur.regions import Region, combined_mask  # noqa: E402
-from cli.main import build_parser, settings_from  # noqa: E402
-
-DEFAULT_DATASET = ROOT.parent / "shared" / "data" / "wider-dev"
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "wider-dev"
+COMPOSER = ROOT.parent / "shared" / "tools" / "compose12mp.py"
 BUCKETS = [(0, 10, "<10"), (10, 20, "10-20"), (20, 40, "20-40"), (40, 80, "40-80"), (80, 10**9, ">=80")]
-DESTROYED_SHARE = 0.90
+DESTROYED_SSIM = 0.5
 CONTEXT_SCALE = 1.5
+SEED = 12
 
 
 def load_dataset(folder: Path) -> list[dict]:
     return json.loads((folder / "faces.json").read_text())["images"]
 
 
-def altered(original: np.ndarray, output: np.ndarray) -> np.ndarray:
-    return np.any(original != output, axis=2)
+def grey(rgb: np.ndarray) -> np.ndarray:
+    return rgb.astype(np.float64) @ np.array([0.2125, 0.7154, 0.0721])
 
 
-def face_destroyed(change: np.ndarray, box: list[float]) -> bool:
+def ssim_map(a: np.ndarray, b: np.ndarray, window: int = 7) -> np.ndarray:
+    """Local SSIM of two grey float images, as scikit-image's structural_similarity computes it
+    (uniform window, sample covariance, data range 255) before taking the mean."""
+    mean = lambda x: cv2.boxFilter(x, -1, (window, window), borderType=cv2.BORDER_REFLECT)
+    norm = window * window / (window * window - 1)
+    ma, mb = mean(a), mean(b)
+    va, vb = norm * (mean(a * a) - ma * ma), norm * (mean(b * b) - mb * mb)
+    cov = norm * (mean(a * b) - ma * mb)
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    return ((2 * ma * mb + c1) * (2 * cov + c2)) / ((ma * ma + mb * mb + c1) * (va + vb + c2))
+
+
+def box_ssim(original: np.ndarray, output: np.ndarray, box: list[float]) -> float:
+    """SSIM of one face box (x, y, width, height) between two grey images."""
     x, y, w, h = box
-    x0, y0 = int(np.ceil(x)), int(np.ceil(y))
-    x1, y1 = int(np.floor(x + w)), int(np.floor(y + h))
-    x0, y0 = max(x0, 0), max(y0, 0)
-    x1, y1 = min(x1, change.shape[1]), min(y1, change.shape[0])
-    if x1 <= x0 or y1 <= y0:
-        cx, cy = int(x + w / 2), int(y + h / 2)
-        return bool(change[min(max(cy, 0), change.shape[0] - 1), min(max(cx, 0), change.shape[1] - 1)])
-    return change[y0:y1, x0:x1].mean() >= DESTROYED_SHARE
+    x0, y0 = max(int(round(x)), 0), max(int(round(y)), 0)
+    x1, y1 = min(int(round(x + w)), original.shape[1]), min(int(round(y + h)), original.shape[0])
+    a, b = original[y0:y1, x0:x1], output[y0:y1, x0:x1]
+    side = min(a.shape[:2]) if a.size else 0
+    if side < 3:
+        return 1.0 if side == 0 else float(np.isclose(a, b, atol=8).mean())
+    window = min(7, side if side % 2 else side - 1)
+    pad = window // 2
+    return float(ssim_map(a, b, window)[pad : a.shape[0] - pad, pad : a.shape[1] - pad].mean())
 
 
 def context_mask(shape: tuple[int, int], faces: list[dict]) -> np.ndarray:
@@ -76,176 +93,191 @@ def context_mask(shape: tuple[int, int], faces: list[dict]) -> np.ndarray:
     return mask
 
 
-def evaluate(dataset: Path, blur_args: list[str], workers: int | None) -> dict:
-    entries = load_dataset(dataset)
-    args = build_parser().parse_args([*blur_args, "unused"])
-    settings = settings_from(args)
-    with tempfile.TemporaryDirectory(prefix="wider-bench-") as tmp:
-        inputs, outputs = Path(tmp, "in"), Path(tmp, "out")
-        inputs.mkdir()
-        originals = {}
-        for entry in entries:
-            name = Path(entry["image"]).stem + ".png"
-            pixels = np.asarray(Image.open(dataset / entry["image"]).convert("RGB"))
-            Image.fromarray(pixels).save(inputs / name)
-            originals[name] = pixels
-        jobs = plan_jobs([inputs], outputs)
-        started = time.perf_counter()
-        outcomes = list(run_batch(jobs, settings, workers=workers))
-        seconds = time.perf_counter() - started
-        failed = [o for o in outcomes if o.status is not Status.DONE]
-        if failed:
-            raise SystemExit(f"{len(failed)} photos failed: {failed[0].error}")
-        by_source = {o.source.name: o for o in outcomes}
-        counts = {label: [0, 0] for _, _, label in BUCKETS}
-        collateral_altered = collateral_total = 0
-        for entry in entries:
-            name = Path(entry["image"]).stem + ".png"
-            original = originals[name]
-            output = np.asarray(Image.open(by_source[name].destination).convert("RGB"))
-            change = altered(original, output)
-            count_faces(counts, change, entry["faces"])
-            outside = ~context_mask(change.shape, entry["faces"])
-            collateral_altered += int(change[outside].sum())
-            collateral_total += int(outside.sum())
-    return {
-        "photos": len(entries),
-        "settings": " ".join(blur_args) or "defaults",
-        **recall_figures(counts),
-        "collateral_percent": 100 * collateral_altered / collateral_total,
-        "seconds_per_photo": seconds / len(entries),
-        "workers": workers,
-    }
-
-
-def count_faces(counts: dict[str, list[int]], destroyed_mask: np.ndarray, faces: list[dict], scale: float = 1.0) -> None:
-    """Add each valid face to its height bucket: [destroyed, total]; boxes are scaled by `scale`."""
+def score_photo(counts: dict, original: np.ndarray, output: np.ndarray, faces: list[dict]) -> None:
+    """Add each valid face to its height bucket: counts[label] = [destroyed, total]."""
+    a, b = grey(original), grey(output)
     for face in faces:
         if face.get("invalid"):
             continue
-        height = face["box"][3]
-        label = next(lab for lo, hi, lab in BUCKETS if lo <= height < hi)
+        label = next(lab for lo, hi, lab in BUCKETS if lo <= face["box"][3] < hi)
         counts[label][1] += 1
-        counts[label][0] += face_destroyed(destroyed_mask, [v * scale for v in face["box"]])
+        counts[label][0] += box_ssim(a, b, face["box"]) <= DESTROYED_SSIM
 
 
 def recall_figures(counts: dict[str, list[int]]) -> dict:
-    valid = [counts[label] for _, _, label in BUCKETS[1:]]
-    destroyed, total = sum(c[0] for c in valid), sum(c[1] for c in valid)
-    return {
-        "buckets": {label: {"destroyed": d, "faces": t, "percent": 100 * d / t if t else None}
-                    for label, (d, t) in counts.items()},
-        "valid_faces": total,
-        "destroyed_percent": 100 * destroyed / total if total else None,
-    }
+    def share(labels):
+        d = sum(counts[lab][0] for lab in labels)
+        t = sum(counts[lab][1] for lab in labels)
+        return {"destroyed": d, "faces": t, "percent": 100 * d / t if t else None}
+
+    figures = {label: share([label]) for _, _, label in BUCKETS}
+    figures[">=10"] = share([lab for lo, _, lab in BUCKETS if lo >= 10])
+    figures[">=20"] = share([lab for lo, _, lab in BUCKETS if lo >= 20])
+    return figures
 
 
-def cpu_seconds() -> float:
-    """CPU time of this process and its finished children."""
-    times = os.times()
-    return times.user + times.system + times.children_user + times.children_system
+def run_measured(command: list[str]) -> dict:
+    """Wall and CPU seconds and peak resident memory (MB) of one child process."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    stderr = process.stderr.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode:
+        raise SystemExit(f"{command[0]} failed ({process.returncode}): {stderr.decode(errors='replace')[-2000:]}")
+    return {"wall": time.perf_counter() - started, "cpu": usage.ru_utime + usage.ru_stime,
+            "peak_mb": usage.ru_maxrss / 1024}
 
 
-def evaluate_large(dataset: Path, blur_args: list[str], photos: int, megapixels: float = 12.0) -> dict:
-    """Time the tool (one worker) and deface on `photos` photos upscaled to `megapixels`, as JPEG."""
-    entries = load_dataset(dataset)
-    entries = [entries[round(i * len(entries) / photos)] for i in range(photos)]
-    args = build_parser().parse_args([*blur_args, "unused"])
-    settings = settings_from(args)
-    with tempfile.TemporaryDirectory(prefix="wider-large-") as tmp:
+def tool_child(inputs: Path, outputs: Path, report: Path, blur_args: list[str]) -> None:
+    """In the child: the batch of `blur`, one worker, with the fill's randomness seeded."""
+    import itertools
+
+    import blur.anonymise as anonymise
+    from blur.batch import Status, plan_jobs, run_batch
+    from cli.main import build_parser, settings_from
+
+    seeds = itertools.count(SEED)
+    anonymise.fresh_rng = lambda: np.random.default_rng(next(seeds))
+    settings = settings_from(build_parser().parse_args([*blur_args, "unused"]))
+    outcomes = list(run_batch(plan_jobs([inputs], outputs), settings, workers=1))
+    failed = [o for o in outcomes if o.status is not Status.DONE]
+    if failed:
+        raise SystemExit(f"{len(failed)} photos failed: {failed[0].error}")
+    report.write_text(json.dumps({o.source.name: {"output": str(o.destination), "faces": o.faces} for o in outcomes}))
+
+
+def deface_command() -> str | None:
+    return shutil.which("deface", path=str(Path(sys.executable).parent)) or shutil.which("deface")
+
+
+def evaluate(data: Path, blur_args: list[str], photos: int = 0, deface: bool = True) -> dict:
+    from blur.regions import Region, Shape, combined_mask
+
+    entries = load_dataset(data)
+    if photos:
+        entries = [entries[round(i * len(entries) / photos)] for i in range(min(photos, len(entries)))]
+    shape = Shape.RECTANGLE if "rectangle" in blur_args else Shape.ELLIPSE
+    with tempfile.TemporaryDirectory(prefix="wider-bench-") as tmp:
         inputs, outputs, peer = Path(tmp, "in"), Path(tmp, "out"), Path(tmp, "deface")
         inputs.mkdir()
         peer.mkdir()
-        scales = {}
+        names = {}
         for entry in entries:
-            pixels = np.asarray(Image.open(dataset / entry["image"]).convert("RGB"))
-            scale = (megapixels * 1e6 / (pixels.shape[0] * pixels.shape[1])) ** 0.5
-            size = (round(pixels.shape[1] * scale), round(pixels.shape[0] * scale))
-            name = Path(entry["image"]).stem + ".jpg"
-            Image.fromarray(cv2.resize(pixels, size, interpolation=cv2.INTER_CUBIC)).save(inputs / name, quality=95)
-            shutil.copy(inputs / name, peer / name)
-            scales[name] = (scale, size)
-        settings.load_detector()  # loaded once per process, as in a batch: not part of the per-photo time
-        wall, cpu = time.perf_counter(), cpu_seconds()
-        outcomes = list(run_batch(plan_jobs([inputs], outputs), settings, workers=1))
-        wall, cpu = time.perf_counter() - wall, cpu_seconds() - cpu
-        failed = [o for o in outcomes if o.status is not Status.DONE]
-        if failed:
-            raise SystemExit(f"{len(failed)} large photos failed: {failed[0].error}")
+            name = Path(entry["image"]).name
+            shutil.copy(data / entry["image"], inputs / name)
+            shutil.copy(data / entry["image"], peer / name)
+            names[name] = entry
+        report = Path(tmp, "report.json")
+        tool = run_measured([sys.executable, __file__, "--child", str(inputs), str(outputs), str(report), *blur_args])
+        done = json.loads(report.read_text())
+        command = deface_command() if deface else None
+        peer_time = run_measured([command, *map(str, sorted(peer.iterdir()))]) if command else None
         counts = {label: [0, 0] for _, _, label in BUCKETS}
-        for outcome in outcomes:
-            entry = next(e for e in entries if Path(e["image"]).stem + ".jpg" == outcome.source.name)
-            scale, (width, height) = scales[outcome.source.name]
-            regions = [Region(*face["box"]) for face in outcome.faces]
-            count_faces(counts, combined_mask(regions, height, width, settings.shape), entry["faces"], scale)
-        result = {
-            "photos": photos,
-            "megapixels": megapixels,
-            **recall_figures(counts),
-            "seconds_per_photo": wall / photos,
-            "cpu_seconds_per_photo": cpu / photos,
-        }
-        result.update(time_deface(sorted(peer.iterdir()), photos))
+        peer_counts = {label: [0, 0] for _, _, label in BUCKETS}
+        collateral = {"tool regions": [0, 0], "tool ssim": [0, 0], "deface ssim": [0, 0]}
+        floor = 0.0
+        for name, entry in names.items():
+            original = np.asarray(Image.open(inputs / name).convert("RGB"))
+            started = time.perf_counter()
+            Image.fromarray(original).save(Path(tmp, "floor.jpg"), quality=92)
+            floor += time.perf_counter() - started
+            output = np.asarray(Image.open(done[name]["output"]).convert("RGB"))
+            score_photo(counts, original, output, entry["faces"])
+            outside = ~context_mask(original.shape[:2], entry["faces"])
+            regions = [Region(*face["box"]) for face in done[name]["faces"]]
+            _add(collateral["tool regions"], combined_mask(regions, *original.shape[:2], shape), outside)
+            _add(collateral["tool ssim"], ssim_map(grey(original), grey(output)) < DESTROYED_SSIM, outside)
+            if peer_time:
+                result = peer / (Path(name).stem + "_anonymized" + Path(name).suffix)
+                peer_output = np.asarray(Image.open(result).convert("RGB"))
+                score_photo(peer_counts, original, peer_output, entry["faces"])
+                _add(collateral["deface ssim"], ssim_map(grey(original), grey(peer_output)) < DESTROYED_SSIM, outside)
+        floor += _decode_seconds(inputs)
+    n = len(names)
+    megapixels = float(np.mean([Image.open(data / e["image"]).size[0] * Image.open(data / e["image"]).size[1]
+                                for e in entries])) / 1e6
+    result = {
+        "data": str(data), "photos": n, "megapixels": round(megapixels, 2),
+        "settings": " ".join(blur_args) or "defaults",
+        "tool": {**recall_figures(counts), "collateral_percent": _percent(collateral["tool regions"]),
+                 "collateral_ssim_percent": _percent(collateral["tool ssim"]),
+                 "seconds_per_photo": tool["wall"] / n, "cpu_seconds_per_photo": tool["cpu"] / n,
+                 "peak_mb": tool["peak_mb"]},
+        "floor_seconds_per_photo": floor / n,
+    }
+    if peer_time:
+        result["deface"] = {**recall_figures(peer_counts), "collateral_ssim_percent": _percent(collateral["deface ssim"]),
+                            "seconds_per_photo": peer_time["wall"] / n, "cpu_seconds_per_photo": peer_time["cpu"] / n,
+                            "peak_mb": peer_time["peak_mb"]}
     return result
 
 
-def time_deface(files: list[Path], photos: int) -> dict:
-    """Wall and CPU seconds per photo of deface at its defaults on `files`, or nothing if absent."""
-    command = shutil.which("deface", path=str(Path(sys.executable).parent)) or shutil.which("deface")
-    if command is None:
-        return {}
-    wall, cpu = time.perf_counter(), cpu_seconds()
-    subprocess.run([command, *map(str, files)], check=True, capture_output=True)
-    wall, cpu = time.perf_counter() - wall, cpu_seconds() - cpu
-    return {"deface_seconds_per_photo": wall / photos, "deface_cpu_seconds_per_photo": cpu / photos}
+def _add(total: list[int], altered: np.ndarray, outside: np.ndarray) -> None:
+    total[0] += int(altered[outside].sum())
+    total[1] += int(outside.sum())
+
+
+def _percent(pair: list[int]) -> float:
+    return 100 * pair[0] / pair[1] if pair[1] else 0.0
+
+
+def _decode_seconds(folder: Path) -> float:
+    started = time.perf_counter()
+    for path in folder.iterdir():
+        Image.open(path).convert("RGB").load()
+    return time.perf_counter() - started
+
+
+def build_composites(data: Path, folder: Path) -> Path:
+    if not COMPOSER.is_file():
+        raise SystemExit(f"skipped: {COMPOSER} is not here to build the 12-MP composites")
+    subprocess.run([sys.executable, str(COMPOSER), str(data), str(folder)], check=True, stdout=subprocess.DEVNULL)
+    return folder
 
 
 def print_table(result: dict) -> None:
-    print(f"settings: {result['settings']}  photos: {result['photos']}  workers: {result['workers'] or 'all cores'}")
-    print_buckets(result)
-    print(f"collateral: {result['collateral_percent']:.2f} % of pixels away from faces altered")
-    print(f"time: {result['seconds_per_photo']:.3f} s per photo, end to end")
-    large = result.get("large")
-    if large:
-        print(f"\n{large['photos']} photos upscaled to {large['megapixels']:.0f} MP (JPEG), one worker; "
-              "destroyed = 90 % of the box inside the reported regions")
-        print_buckets(large)
-        print(f"time: {large['seconds_per_photo']:.2f} s per photo end to end, {large['cpu_seconds_per_photo']:.2f} CPU s")
-        if "deface_seconds_per_photo" in large:
-            print(f"deface (defaults) on the same files: {large['deface_seconds_per_photo']:.2f} s per photo, "
-                  f"{large['deface_cpu_seconds_per_photo']:.2f} CPU s; ratio tool/deface "
-                  f"{large['seconds_per_photo'] / large['deface_seconds_per_photo']:.2f} wall, "
-                  f"{large['cpu_seconds_per_photo'] / large['deface_cpu_seconds_per_photo']:.2f} CPU")
-        else:
-            print("deface is not installed here: no ratio")
+    tool, peer = result["tool"], result.get("deface")
+    print(f"{result['photos']} photos of {result['megapixels']} MP from {result['data']}; blur settings: {result['settings']}")
+    print(f"{'face height':>12} {'faces':>6} {'blur':>8}" + (f" {'deface':>8}" if peer else ""))
+    for label in [lab for _, _, lab in BUCKETS] + [">=10", ">=20"]:
+        row = f"{label + ' px':>12} {tool[label]['faces']:>6} {_p(tool[label]['percent']):>8}"
+        print(row + (f" {_p(peer[label]['percent']):>8}" if peer else ""))
+    print(f"{'collateral':>12} {'':>6} {tool['collateral_percent']:>6.2f} %" + (f" {peer['collateral_ssim_percent']:>6.2f} %" if peer else "")
+          + f"   (tool by the same SSIM measure as deface: {tool['collateral_ssim_percent']:.2f} %)")
+    for key, label in (("seconds_per_photo", "wall s/photo"), ("cpu_seconds_per_photo", "CPU s/photo"), ("peak_mb", "peak MB")):
+        print(f"{label:>12} {'':>6} {tool[key]:>8.2f}" + (f" {peer[key]:>8.2f}" if peer else ""))
+    if peer:
+        print(f"ratio blur/deface: {tool['seconds_per_photo'] / peer['seconds_per_photo']:.2f} wall, "
+              f"{tool['cpu_seconds_per_photo'] / peer['cpu_seconds_per_photo']:.2f} CPU")
+    else:
+        print("deface: not run (not installed, or --no-deface)")
+    print(f"floor (decode and re-encode the same JPEG): {result['floor_seconds_per_photo']:.2f} s per photo")
 
 
-def print_buckets(result: dict) -> None:
-    print(f"{'face height':>12} {'faces':>6} {'destroyed':>10}")
-    for label, row in result["buckets"].items():
-        percent = "-" if row["percent"] is None else f"{row['percent']:.1f} %"
-        print(f"{label + ' px':>12} {row['faces']:>6} {percent:>10}")
-    overall = result["destroyed_percent"]
-    print(f"{'>=10 px':>12} {result['valid_faces']:>6} {'-' if overall is None else f'{overall:.1f} %':>10}")
+def _p(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} %"
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    parser.add_argument("--workers", type=int, default=None)
-    parser.add_argument("--large-photos", type=int, default=0, metavar="N",
-                        help="also time N photos upscaled to 12 megapixels, next to deface")
-    args, blur_args = parser.parse_known_args()
-    if not (args.dataset / "faces.json").is_file():
-        print(f"skipped: no dataset at {args.dataset} (expected images/ and faces.json)")
+    if sys.argv[1:2] == ["--child"]:
+        tool_child(Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4]), sys.argv[5:])
         return 0
-    result = evaluate(args.dataset, blur_args, args.workers)
-    if args.large_photos:
-        result["large"] = evaluate_large(args.dataset, blur_args, args.large_photos)
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="a folder with images/ and faces.json")
+    parser.add_argument("--composites", action="store_true", help="measure on 12-MP composites built from --data")
+    parser.add_argument("--photos", type=int, default=0, metavar="N", help="only N photos, spread over the set")
+    parser.add_argument("--no-deface", action="store_true", help="do not run deface beside the tool")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    args, blur_args = parser.parse_known_args()
+    if not (args.data / "faces.json").is_file():
+        print(f"skipped: no dataset at {args.data} (expected images/ and faces.json)")
+        return 0
+    with tempfile.TemporaryDirectory(prefix="wider-12mp-") as tmp:
+        data = build_composites(args.data, Path(tmp)) if args.composites else args.data
+        result = evaluate(data, blur_args, args.photos, deface=not args.no_deface)
+    print(json.dumps(result, indent=2) if args.json else "", end="")
+    if not args.json:
         print_table(result)
     return 0
 

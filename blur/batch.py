@@ -303,9 +303,10 @@ def _start_worker(settings: Settings, workers: int) -> None:
 
     global _worker_settings, _worker_detector
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C; a running job completes
-    cv2.setNumThreads(max(1, (os.cpu_count() or 1) // workers))
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    cv2.setNumThreads(threads)
     _worker_settings = settings
-    _worker_detector = settings.load_detector()
+    _worker_detector = settings.load_detector(threads)
 
 
 def _worker_job(job: Job, overwrite: bool) -> Outcome:

@@ -130,7 +130,7 @@ def find_face_candidates(pixels: np.ndarray, detector: Detector | None = None) -
 
 
 BLOB_COARSE_DETAIL = 10.0
-BLOB_FINE_DETAIL = 5.0
+BLOB_FINE_DETAIL = 2.6
 
 
 def looks_destroyed(pixels: np.ndarray, box: Detection) -> bool:
@@ -155,8 +155,9 @@ def looks_destroyed(pixels: np.ndarray, box: Detection) -> bool:
     basis = np.stack([np.ones(64), xs.ravel(), ys.ravel(), (xs * ys).ravel()], axis=1)
     coefficients, *_ = np.linalg.lstsq(basis, summary, rcond=None)
     coarse = float(np.sqrt(np.mean((summary - basis @ coefficients) ** 2)))
-    high_pass = grey - cv2.GaussianBlur(grey, (0, 0), 1.5)
-    fine = float(np.median(np.sqrt(np.maximum(cv2.blur(high_pass * high_pass, (5, 5)), 0))))
+    # A band (1 to 2.5 pixels): the fill's grain is independent from pixel to pixel and mostly below it.
+    band = cv2.GaussianBlur(grey, (0, 0), 1.0) - cv2.GaussianBlur(grey, (0, 0), 2.5)
+    fine = float(np.median(np.sqrt(np.maximum(cv2.blur(band * band, (5, 5)), 0))))
     return coarse < BLOB_COARSE_DETAIL and fine < BLOB_FINE_DETAIL
 
 

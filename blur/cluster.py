@@ -186,7 +186,7 @@ def _detector_for(settings: Settings) -> Detector:
 
         cv2.setNumThreads(1)
         build = getattr(load_detector, "__wrapped__", load_detector)  # bypass the per-process cache
-        detectors[settings] = build(settings.detector, **settings.detector_options)
+        detectors[settings] = build(settings.detector, **settings.detector_options, threads=1)
     return detectors[settings]
 
 

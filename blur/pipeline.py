@@ -29,8 +29,10 @@ class Settings:
     max_pixels: int = DEFAULT_MAX_PIXELS
     quality: int = DEFAULT_QUALITY
 
-    def load_detector(self) -> Detector:
-        return load_detector(self.detector, **self.detector_options)
+    def load_detector(self, threads: int | None = None) -> Detector:
+        """The detector these settings choose; `threads` bounds its inference threads (default: all cores)."""
+        runtime = {} if threads is None else {"threads": threads}
+        return load_detector(self.detector, **self.detector_options, **runtime)
 
 
 @dataclass(frozen=True, eq=False)

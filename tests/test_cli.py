@@ -10,7 +10,7 @@ import shutil
 import pytest
 
 from blur.detect import load_detector
-from blur.detect.centerface import DEFAULT_THRESHOLD, FAST
+from blur.detect.centerface import DEFAULT_THRESHOLD, FAST_MIN_FACE, MIN_FACE
 from blur_cli.main import ExitStatus, detector_options_from, main, printable
 from conftest import SAMPLES
 
@@ -87,8 +87,24 @@ def test_every_detecting_command_takes_the_same_detection_options(command):
     paths = ["in", "out"] if command == "watch" else ["photos"]
     args = parser.parse_args([*paths, "--fast", "--threshold", "0.3"])
     detector = load_detector(args.detector, **detector_options_from(args))
-    assert detector.pyramid == FAST
-    assert detector.threshold == 0.3
+    assert detector.pyramid.min_face == FAST_MIN_FACE
+    assert detector.threshold.base == 0.3
+    chosen = load_detector(args.detector, **detector_options_from(parser.parse_args([*paths, "--min-face", "24"])))
+    assert chosen.pyramid.min_face == 24
     default = load_detector(args.detector, **detector_options_from(parser.parse_args(paths)))
-    assert default.pyramid != FAST
-    assert default.threshold == DEFAULT_THRESHOLD
+    assert default.pyramid.min_face == MIN_FACE
+    assert default.threshold.base == DEFAULT_THRESHOLD
+
+
+@pytest.mark.parametrize("options, smallest", [((), "10"), (("--fast",), "20"), (("--min-face", "24"), "24")])
+def test_the_summary_says_from_what_size_faces_were_looked_for(tmp_path, options, smallest):
+    source = tmp_path / "astronaut.jpg"
+    shutil.copy(SAMPLES / "astronaut.jpg", source)
+    code, _, err = run(str(source), "-o", str(tmp_path / "out"), *options)
+    assert code == ExitStatus.OK
+    assert f"faces looked for from {smallest} px tall" in err
+
+
+def test_a_smallest_face_out_of_range_is_refused(tmp_path, capsys):
+    code, _, _ = run(str(tmp_path), "--min-face", "2")
+    assert code == ExitStatus.USAGE and "--min-face" in capsys.readouterr().err

