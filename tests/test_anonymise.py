@@ -104,3 +104,13 @@ def test_mosaic_keeps_only_coarse_colour(face_pixels):
 
 def high_frequency(patch: np.ndarray) -> float:
     return float(np.abs(patch - cv2.GaussianBlur(patch, (0, 0), 3)).mean())
+
+
+@pytest.mark.parametrize("method", list(Method))
+def test_a_drawn_rectangle_is_destroyed_to_its_corners_in_oval_mode(textured, method):
+    out = anonymise(textured, [Region(10, 8, 50, 56, shape=Shape.RECTANGLE)], method, Shape.ELLIPSE,
+                    np.random.default_rng(1))
+    changed = np.any(out != textured, axis=2)
+    for corner in (changed[8:11, 10:13], changed[8:11, 47:50], changed[53:56, 10:13], changed[53:56, 47:50]):
+        assert corner.mean() > 0.6, corner
+    assert not changed[:8].any() and not changed[56:].any() and not changed[:, :10].any() and not changed[:, 50:].any()

@@ -7,6 +7,7 @@ import pytest
 
 from blur import Region, Settings, anonymise_file, anonymise_image
 from blur.anonymise import Method
+from blur.regions import Shape
 from blur.errors import OutputError, UnreadableImage
 from conftest import write_photo
 
@@ -58,3 +59,10 @@ def test_a_failing_photo_writes_nothing(tmp_path):
     with pytest.raises(UnreadableImage):
         anonymise_file(source, tmp_path / "out.jpg")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.jpg"]
+
+
+def test_alpha_of_a_drawn_rectangle_becomes_opaque_to_its_corners(face_pixels):
+    alpha = np.zeros(face_pixels.shape[:2], np.uint8)
+    drawn = Region(20, 20, 60, 60, shape=Shape.RECTANGLE)
+    result = anonymise_image(face_pixels, Settings(shape=Shape.ELLIPSE), alpha=alpha, regions=[drawn])
+    assert result.alpha[20, 20] == 255 and result.alpha[59, 59] == 255 and result.alpha[19, 19] == 0
