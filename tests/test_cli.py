@@ -92,3 +92,10 @@ def test_every_detecting_command_takes_the_same_detection_options(command):
     default = load_detector(args.detector, **detector_options_from(parser.parse_args(paths)))
     assert default.pyramid != FAST
     assert default.threshold == DEFAULT_THRESHOLD
+
+
+def test_the_summary_counts_one_face_in_the_singular(tmp_path):
+    shutil.copy(SAMPLES / "astronaut.jpg", tmp_path / "astronaut.jpg")
+    code, _, err = run(str(tmp_path / "astronaut.jpg"))
+    assert code == ExitStatus.OK
+    assert "1 photo: 1 anonymised" in err and "1 face destroyed" in err, err
