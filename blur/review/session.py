@@ -49,7 +49,8 @@ MAX_REGIONS = 2000
 
 MAX_COVER = 4
 """The boxes' areas may add up to this many times the photo's (or to what the found faces cover, if
-more). Measured with mosaic, the slower method: a 1600-px preview at the limit takes about 3 s."""
+more). At the limits, with mosaic (the slower method), a preview takes about 2 s of CPU and a 12-MP
+export's anonymise step about 13 s (benchmarks/review_bounds.py)."""
 
 _VIEW_QUALITY = 88
 
