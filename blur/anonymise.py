@@ -60,7 +60,8 @@ def anonymise(
     shape: Shape = Shape.ELLIPSE,
     rng: np.random.Generator | None = None,
 ) -> np.ndarray:
-    """A copy of `pixels` (H×W×3 uint8) with every region destroyed by `method`."""
+    """A copy of `pixels` (H×W×3 uint8) with every region destroyed by `method`, in `shape` unless
+    the region has a shape of its own."""
     rng = rng or fresh_rng()
     out = pixels.copy()
     height, width = out.shape[:2]

@@ -2,6 +2,11 @@
 
 Only the pixels survive this stage. Metadata is read just long enough to turn the image upright
 (EXIF orientation) and into sRGB (ICC profile), then dropped with the Pillow image.
+
+Orientation rule: the EXIF orientation tag alone decides (JPEG's Exif segment, PNG's eXIf chunk,
+WebP's EXIF chunk, TIFF's own tag; HEIF's irot/imir boxes, which libheif applies), as browsers and
+photo viewers do. An orientation found only in XMP is ignored, as they ignore it, so the copy
+shows the photo exactly as they showed the original.
 """
 
 from __future__ import annotations
@@ -155,6 +160,7 @@ def decode_photo(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
         warnings.simplefilter("ignore")
         try:
             with pillow_pixel_limit(max_pixels), Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as image:
+                _ignore_xmp_orientation(image)
                 _check_size(image.size, max_pixels)
                 _check_single_frame(image)
                 image.load()
@@ -196,6 +202,14 @@ def pillow_pixel_limit(max_pixels: int) -> Iterator[None]:
         yield
     finally:
         Image.MAX_IMAGE_PIXELS = previous
+
+
+def _ignore_xmp_orientation(image: Image.Image) -> None:
+    """Drop the XMP before anything reads orientation: Pillow takes XMP's tiff:Orientation when the
+    EXIF has none (getexif, and TIFF's load), which viewers never do (see the module's rule)."""
+    for key in ("xmp", "XML:com.adobe.xmp"):
+        image.info.pop(key, None)
+    image._exif = None  # opening may already have cached EXIF with XMP's orientation folded in (JPEG's DPI read)
 
 
 def _check_size(size: tuple[int, int], max_pixels: int) -> None:

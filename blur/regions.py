@@ -31,6 +31,9 @@ class Region:
     y1: int
     score: float = 1.0
     source: str = ""
+    shape: Shape | None = None
+    """The shape destroyed whatever the photo's setting, or None to follow it. A box a person drew
+    is RECTANGLE: it marks exactly what to cover (a name tag, a face the detector missed), corners too."""
 
     @property
     def width(self) -> int:
@@ -72,9 +75,10 @@ def regions_from_detections(
 
 
 def region_mask(region: Region, height: int, width: int, shape: Shape) -> np.ndarray:
-    """Boolean mask over the clipped box of `region` (same shape as that box)."""
+    """Boolean mask over the clipped box of `region` (same shape as that box), in the region's own
+    shape if it has one, else in `shape`."""
     x0, y0, x1, y1 = region.clipped(height, width)
-    if shape is Shape.RECTANGLE:
+    if (region.shape or shape) is Shape.RECTANGLE:
         return np.ones((y1 - y0, x1 - x0), bool)
     # Ellipse inscribed in the full (unclipped) box, so a face cut by the image edge is covered to the edge.
     cx = (region.x0 + region.x1) / 2

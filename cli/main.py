@@ -160,7 +160,8 @@ def anonymise_paths(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
         return ExitStatus.SOME_FAILED
     counts = summarise(outcomes)
     print(f"blur: {len(outcomes)} photo{'s' * (len(outcomes) != 1)}: {counts['done']} anonymised, {counts['skipped']} already done, "
-          f"{counts['failed']} failed; {counts['faces']} faces destroyed{_looked_for(settings)}", file=stderr)
+          f"{counts['failed']} failed; {counts['faces']} face{'s' * (counts['faces'] != 1)} destroyed"
+          f"{_looked_for(settings)}", file=stderr)
     if not _report(args, outcomes, settings, stderr):
         return ExitStatus.SOME_FAILED
     return ExitStatus.SOME_FAILED if counts["failed"] else ExitStatus.OK

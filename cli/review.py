@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import webbrowser
 from typing import TextIO
 
@@ -69,6 +70,7 @@ def review(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
         print("blur: no photos found in the given folders", file=stderr)
         return ExitStatus.USAGE
     server = ReviewServer(session)
+    log = _log_to(stderr)
     print(f"blur: reviewing {len(session.photos)} photo{'s' * (len(session.photos) != 1)} at\n\n    {server.url}\n\n"
           "Keep this window open while you work. Press Finish on the page, or Ctrl-C here, to stop.",
           file=stdout, flush=True)
@@ -81,6 +83,17 @@ def review(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
         return ExitStatus.INTERRUPTED
     finally:
         server.stop()
+        logging.getLogger("blur.review").removeHandler(log)
     saved = sum(photo.exported is not None for photo in session.photos)
     print(f"blur: review finished; {saved} photo{'s' * (saved != 1)} saved", file=stderr)
     return ExitStatus.OK
+
+
+def _log_to(stderr: TextIO) -> logging.Handler:
+    """Show the server's one-line notes (refused or failed requests) on `stderr`."""
+    handler = logging.StreamHandler(stderr)
+    handler.setFormatter(logging.Formatter("blur review: %(message)s"))
+    logger = logging.getLogger("blur.review")
+    logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    return handler

@@ -130,3 +130,13 @@ def test_a_covered_face_keeps_no_structure_at_any_size(face_pixels, height, seed
     region = Region(int(x - 0.25 * w), int(y - 0.25 * h), int(np.ceil(x + 1.25 * w)), int(np.ceil(y + 1.25 * h)))
     out = anonymise(canvas, [region], Method.MOSAIC, Shape.ELLIPSE, np.random.default_rng(seed))
     assert box_ssim(grey(canvas), grey(out), face) <= 0.4
+
+
+@pytest.mark.parametrize("method", list(Method))
+def test_a_drawn_rectangle_is_destroyed_to_its_corners_in_oval_mode(textured, method):
+    out = anonymise(textured, [Region(10, 8, 50, 56, shape=Shape.RECTANGLE)], method, Shape.ELLIPSE,
+                    np.random.default_rng(1))
+    changed = np.any(out != textured, axis=2)
+    for corner in (changed[8:11, 10:13], changed[8:11, 47:50], changed[53:56, 10:13], changed[53:56, 47:50]):
+        assert corner.mean() > 0.6, corner
+    assert not changed[:8].any() and not changed[56:].any() and not changed[:, :10].any() and not changed[:, 50:].any()

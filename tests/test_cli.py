@@ -108,3 +108,10 @@ def test_the_summary_says_from_what_size_faces_were_looked_for(tmp_path, options
 def test_a_smallest_face_out_of_range_is_refused(tmp_path, capsys):
     code, _, _ = run(str(tmp_path), "--min-face", "2")
     assert code == ExitStatus.USAGE and "--min-face" in capsys.readouterr().err
+
+
+def test_the_summary_counts_one_face_in_the_singular(tmp_path):
+    shutil.copy(SAMPLES / "astronaut.jpg", tmp_path / "astronaut.jpg")
+    code, _, err = run(str(tmp_path / "astronaut.jpg"))
+    assert code == ExitStatus.OK
+    assert "1 photo: 1 anonymised" in err and "1 face destroyed" in err, err

@@ -153,3 +153,58 @@ def test_read_photo_reports_missing_and_folder(tmp_path):
         read_photo(tmp_path / "missing.jpg")
     with pytest.raises(UnreadableImage, match="folder"):
         read_photo(tmp_path)
+
+
+def xmp_packet(orientation: int, element: bool = False) -> bytes:
+    """An XMP packet whose only tag is tiff:Orientation, as an attribute or as an element (both occur)."""
+    tag = (f"<tiff:Orientation>{orientation}</tiff:Orientation>" if element else "")
+    attribute = "" if element else f' tiff:Orientation="{orientation}"'
+    return (f'<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?><x:xmpmeta xmlns:x="adobe:ns:meta/">'
+            f'<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description rdf:about=""'
+            f' xmlns:tiff="http://ns.adobe.com/tiff/1.0/"{attribute}>{tag}</rdf:Description></rdf:RDF>'
+            f'</x:xmpmeta><?xpacket end="w"?>').encode()
+
+
+def with_xmp(pixels: np.ndarray, fmt: str, xmp: bytes, **options) -> bytes:
+    """`pixels` encoded as `fmt` with `xmp` in the place each format keeps it."""
+    if fmt == "PNG":
+        from PIL import PngImagePlugin
+
+        info = PngImagePlugin.PngInfo()
+        info.add_itxt("XML:com.adobe.xmp", xmp.decode())
+        return encoded(pixels, fmt, pnginfo=info, **options)
+    if fmt == "TIFF":
+        return encoded(pixels, fmt, tiffinfo={700: xmp}, **options)
+    return encoded(pixels, fmt, xmp=xmp, **options)
+
+
+@pytest.mark.parametrize("element", [False, True])
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "TIFF"])
+def test_an_orientation_only_in_xmp_is_ignored_as_viewers_ignore_it(fmt, element):
+    """Browsers and photo viewers turn a photo by its EXIF orientation only; the output must show the
+    photo as they showed the original, so an XMP tiff:Orientation alone changes nothing. (HEIF keeps
+    its rotation in irot/imir boxes, which libheif applies; pillow-heif writes an XMP orientation there.)"""
+    stored = np.kron(upright_image(), np.ones((8, 8, 1), np.uint8))  # large flat blocks survive lossy codecs
+    options = {"quality": 95} if fmt in ("JPEG", "WEBP", "HEIF") else {}
+    photo = decode_photo(with_xmp(stored, fmt, xmp_packet(6, element), **options))
+    assert photo.pixels.shape == stored.shape
+    assert np.abs(photo.pixels.astype(int) - stored).mean() < 4
+
+
+def test_an_exif_block_without_orientation_is_not_completed_from_xmp():
+    stored = np.kron(upright_image(), np.ones((8, 8, 1), np.uint8))
+    exif = Image.Exif()
+    exif[0x010F] = "Camera maker"  # EXIF present, but no orientation tag in it
+    photo = decode_photo(encoded(stored, "JPEG", exif=exif, xmp=xmp_packet(6), quality=95))
+    assert photo.pixels.shape == stored.shape
+
+
+@pytest.mark.parametrize("exif_orientation, xmp_orientation", [(6, 1), (6, 8), (1, 6)])
+def test_exif_orientation_decides_whatever_xmp_says(exif_orientation, xmp_orientation):
+    upright = np.kron(upright_image(), np.ones((8, 8, 1), np.uint8))
+    exif = Image.Exif()
+    exif[0x0112] = exif_orientation
+    stored = np.ascontiguousarray(TO_STORED[exif_orientation](upright))
+    photo = decode_photo(encoded(stored, "JPEG", exif=exif, xmp=xmp_packet(xmp_orientation), quality=95))
+    assert photo.pixels.shape == upright.shape
+    assert np.abs(photo.pixels.astype(int) - upright).mean() < 4

@@ -8,6 +8,7 @@ from PIL import Image
 
 from blur import Region, Settings, anonymise_file, anonymise_image
 from blur.anonymise import Method
+from blur.regions import Shape
 from blur.errors import OutputError, UnreadableImage
 from conftest import write_photo
 
@@ -78,3 +79,10 @@ def test_a_20_pixel_face_in_a_12_megapixel_photo_is_destroyed(tmp_path, face_pix
     face = [3006, 2010, 20, 20]  # x, y, w, h: brow to chin
     assert box_ssim(grey(photo), grey(output), face) <= 0.5
     assert any(r.x0 <= 3010 and r.x1 >= 3022 and r.y0 <= 2012 and r.y1 >= 2028 for r in result.regions)
+
+
+def test_alpha_of_a_drawn_rectangle_becomes_opaque_to_its_corners(face_pixels):
+    alpha = np.zeros(face_pixels.shape[:2], np.uint8)
+    drawn = Region(20, 20, 60, 60, shape=Shape.RECTANGLE)
+    result = anonymise_image(face_pixels, Settings(shape=Shape.ELLIPSE), alpha=alpha, regions=[drawn])
+    assert result.alpha[20, 20] == 255 and result.alpha[59, 59] == 255 and result.alpha[19, 19] == 0

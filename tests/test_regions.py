@@ -53,3 +53,13 @@ def test_ellipse_covers_the_inscribed_ellipse_only():
     assert mask[5, 10] and mask[5, 0] and mask[0, 10]
     assert not mask[0, 0] and not mask[9, 19]
     assert 0.7 < mask.mean() < 0.85  # π/4 of the box
+
+
+def test_a_region_with_its_own_shape_ignores_the_setting():
+    """A box a person drew is covered whole (corners included) even when found faces get ovals."""
+    drawn = Region(0, 0, 20, 10, shape=Shape.RECTANGLE)
+    assert region_mask(drawn, 10, 20, Shape.ELLIPSE).all()
+    found = Region(30, 0, 50, 10)
+    mask = combined_mask([drawn, found], 10, 60, Shape.ELLIPSE)
+    assert mask[0, 0] and mask[9, 19] and mask[0, 19] and mask[9, 0]
+    assert not mask[0, 30] and mask[5, 40]

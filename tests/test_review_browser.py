@@ -15,7 +15,8 @@ import pytest
 from PIL import Image
 
 from blur.decode import read_photo
-from review_helpers import SECRET_TEXT, changed_mask, face_png, faceless_png, start_server
+from blur.pipeline import anonymise_file
+from review_helpers import SAMPLES, SECRET_TEXT, call_json, changed_mask, face_png, faceless_png, start_server
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
@@ -269,7 +270,145 @@ def test_drawing_while_zoomed_in_maps_to_photo_pixels(browser, server, tmp_path)
     wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#boxes .box.person"))
     screenshot(browser, tmp_path, "review-zoomed")
     body.send_keys("0")
-    wait(browser, lambda d: d.find_element(By.ID, "zoom-level").text == "Fit")
+    wait(browser, lambda d: d.find_element(By.ID, "zoom-fit").get_attribute("disabled"))
     wait(browser, lambda d: any(r.region.source == "person" for r in server.session.photos[0].regions))
     drawn = next(r.region for r in server.session.photos[0].regions if r.region.source == "person")
     assert max(abs(drawn.x0 - 230), abs(drawn.y0 - 240), abs(drawn.x1 - 290), abs(drawn.y1 - 290)) <= 2
+
+
+# --- issue 13: drawn boxes, an earlier copy, and the page's small flaws -----------------------------
+
+def test_a_box_drawn_while_faces_get_ovals_is_hidden_to_its_corners(browser, server, photos):
+    """The issue: a box drawn in oval mode left its corners, a name tag's corners, readable."""
+    open_page(browser, server)
+    assert browser.find_element(By.CSS_SELECTOR, "input[name=shape][value=ellipse]").is_selected()
+    drag_on_photo(browser, (330, 380), (440, 470))  # the name tag on the spacesuit
+    wait(browser, lambda d: any(r.region.source == "person" for r in server.session.photos[0].regions))
+    browser.find_element(By.TAG_NAME, "body").send_keys("s")
+    wait(browser, saved)
+    drawn = next(r.region for r in server.session.photos[0].regions if r.region.source == "person")
+    changed = changed_mask(read_photo(photos / "march-01.png").pixels, read_photo(photos / "march-01.blurred.png").pixels)
+    for y, x in ((drawn.y0, drawn.x0), (drawn.y0, drawn.x1 - 4), (drawn.y1 - 4, drawn.x0), (drawn.y1 - 4, drawn.x1 - 4)):
+        assert changed[y:y + 4, x:x + 4].mean() > 0.5, (y, x)
+
+
+def test_an_earlier_copy_is_shown_before_saving_and_replaced_only_when_asked(browser, tmp_path):
+    folder = tmp_path / "march"
+    folder.mkdir()
+    for name in ("march-01.png", "march-02.png"):
+        face_png(folder / name)
+        anonymise_file(folder / name, folder / name.replace(".png", ".blurred.png"))  # `blur march/` first
+    automatic = {name: (folder / name).read_bytes() for name in ("march-01.blurred.png", "march-02.blurred.png")}
+    server = start_server([folder])
+    try:
+        open_page(browser, server)
+        wait(browser, lambda d: d.find_element(By.ID, "existing").is_displayed())
+        assert "already saved" in browser.find_element(By.ID, "existing").text
+        assert "earlier copy" in browser.find_element(By.ID, "queue").text
+        assert browser.find_element(By.ID, "export").get_attribute("disabled")
+        browser.find_element(By.TAG_NAME, "body").send_keys("s")
+        wait(browser, lambda d: "Replace" in d.find_element(By.ID, "status").text)
+        assert (folder / "march-01.blurred.png").read_bytes() == automatic["march-01.blurred.png"]
+
+        browser.find_element(By.XPATH, "//label[normalize-space()='Black']").click()
+        browser.find_element(By.ID, "replace").click()
+        export = browser.find_element(By.ID, "export")
+        wait(browser, lambda d: not export.get_attribute("disabled") and export.text == "Replace blurred copy")
+        export.click()
+        wait(browser, saved)
+        assert not browser.find_element(By.ID, "existing").is_displayed()
+
+        browser.find_element(By.ID, "export-all").click()
+        wait(browser, _alert).accept()  # photo 2 was not looked at
+        alert = wait(browser, _alert)
+        assert "earlier run" in alert.text
+        alert.dismiss()  # keep the earlier copy: nothing is saved
+        assert (folder / "march-02.blurred.png").read_bytes() == automatic["march-02.blurred.png"]
+        browser.find_element(By.ID, "export-all").click()
+        wait(browser, _alert).accept()
+        wait(browser, _alert).accept()
+        wait(browser, lambda d: "Saved 2 photos" in d.find_element(By.ID, "status").text)
+    finally:
+        server.stop()
+    assert sorted(os.listdir(folder)) == ["march-01.blurred.png", "march-01.png", "march-02.blurred.png", "march-02.png"]
+    face = server.session.photos[0].regions[0].region
+    cy, cx = (face.y0 + face.y1) // 2, (face.x0 + face.x1) // 2
+    assert read_photo(folder / "march-01.blurred.png").pixels[cy - 10:cy + 10, cx - 10:cx + 10].max() == 0
+    assert (folder / "march-02.blurred.png").read_bytes() != automatic["march-02.blurred.png"]
+
+
+@pytest.fixture
+def wide_server(tmp_path):
+    """A wide photo (it fills the page's width at Fit) with a row of uncertain boxes and one at its right edge."""
+    pixels = read_photo(SAMPLES / "astronaut.jpg").pixels
+    Image.fromarray(np.concatenate([pixels] * 3, axis=1)).save(tmp_path / "wide.png")
+    server = start_server([tmp_path / "wide.png"])
+    found = [{"x0": r.region.x0, "y0": r.region.y0, "x1": r.region.x1, "y1": r.region.y1, "score": r.region.score,
+              "source": r.region.source} for r in server.session.photos[0].regions]
+    source = found[0]["source"]
+    row = [{"x0": 40 + 40 * i, "y0": 300, "x1": 76 + 40 * i, "y1": 336, "score": 0.3, "source": source} for i in range(12)]
+    edge = {"x0": 1500, "y0": 200, "x1": 1536, "y1": 236, "score": 0.3, "source": source}
+    status, _ = call_json(server, "PUT", "api/photos/0", {"regions": found + row + [edge]})
+    assert status == 200
+    yield server
+    server.stop()
+
+
+def test_labels_stay_apart_and_inside_the_photo_at_fit(browser, wide_server, tmp_path):
+    """The issue: "not sure" labels overlapped at Fit, and one past the photo's edge gave a horizontal scrollbar."""
+    open_page(browser, wide_server)
+    wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#boxes .box.weak")) >= 13)
+    screenshot(browser, tmp_path, "review-crowded-labels")
+    overflow = browser.execute_script(
+        "const w = document.querySelector('.stage-wrap'); return [w.scrollWidth - w.clientWidth, w.scrollHeight - w.clientHeight];")
+    assert overflow == [0, 0]
+    rects = browser.execute_script("""
+        const r = (e) => { const b = e.getBoundingClientRect(); return [b.left, b.top, b.right, b.bottom]; };
+        const tags = [...document.querySelectorAll('#boxes .tag')].filter((t) => t.offsetParent !== null);
+        return { tags: tags.map(r), owners: tags.map((t) => [...t.parentNode.parentNode.children].indexOf(t.parentNode)),
+                 boxes: [...document.querySelectorAll('#boxes .box')].map(r), photo: r(document.getElementById('photo')) };""")
+    tags, boxes, (left, top, right, bottom) = rects["tags"], rects["boxes"], rects["photo"]
+    assert len(tags) >= 5  # some labels still show
+
+    def overlap(a, b):
+        return a[0] < b[2] - 0.5 and b[0] < a[2] - 0.5 and a[1] < b[3] - 0.5 and b[1] < a[3] - 0.5
+
+    for i, tag in enumerate(tags):
+        assert left - 0.5 <= tag[0] and tag[2] <= right + 0.5 and top - 0.5 <= tag[1] and tag[3] <= bottom + 0.5, tag
+        assert not any(overlap(tag, other) for other in tags[i + 1:]), tag
+        assert not any(overlap(tag, box) for j, box in enumerate(boxes) if j != rects["owners"][i]), tag
+
+
+def test_the_zoom_controls_say_fit_once(browser, server):
+    open_page(browser, server)
+    zoom = browser.find_element(By.CSS_SELECTOR, ".zoom")
+    shown = [e.text for e in zoom.find_elements(By.CSS_SELECTOR, "*") if e.is_displayed() and e.text]
+    assert shown.count("Fit") == 1, shown
+    browser.find_element(By.TAG_NAME, "body").send_keys("+")
+    wait(browser, lambda d: d.find_element(By.ID, "zoom-level").text == "150%")
+    shown = [e.text for e in zoom.find_elements(By.CSS_SELECTOR, "*") if e.is_displayed() and e.text]
+    assert shown.count("Fit") == 1 and "150%" in shown, shown
+
+
+def contrast(color: str, background: str) -> float:
+    """WCAG contrast ratio of two CSS rgb()/rgba() colours."""
+    def luminance(css):
+        channels = [float(v) / 255 for v in css[css.index("(") + 1:css.index(")")].split(",")[:3]]
+        linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    light, dark = sorted((luminance(color), luminance(background)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def test_the_preview_button_is_readable_while_on(browser, server):
+    """The issue: with preview on and the pointer still on the button, its label was white on light grey."""
+    open_page(browser, server)
+    button = browser.find_element(By.ID, "preview")
+    ActionChains(browser).move_to_element(button).click().perform()
+    wait(browser, lambda d: button.get_attribute("aria-pressed") == "true")
+    color, background = browser.execute_script(
+        "const s = getComputedStyle(arguments[0]); return [s.color, s.backgroundColor];", button)
+    assert contrast(color, background) >= 4.5, (color, background)
+    button.click()
+    wait(browser, lambda d: button.get_attribute("aria-pressed") == "false")

@@ -273,7 +273,7 @@ def test_rejects_malformed_changes(server, body):
     photo = by_name(server, "face.png")
     before = list(photo.regions)
     status, answer = call_json(server, "PUT", f"api/photos/{photo.index}", body)
-    assert status == 409 and answer["error"]
+    assert status == 400 and answer["error"]
     assert photo.regions == before
 
 
@@ -387,3 +387,92 @@ def test_an_unreadable_photo_is_flagged_and_cannot_be_exported(tmp_path):
     finally:
         server.stop()
     assert os.listdir(tmp_path) == ["broken.jpg"]
+
+
+# --- a box a person draws is covered whole (issue 13, item 5) -------------------------------------
+
+def test_a_drawn_box_is_destroyed_to_its_corners_when_faces_get_ovals(tmp_path):
+    """The issue: a box drawn in oval mode left its corners (a name tag's corners) readable."""
+    source = face_png(tmp_path / "tag.png")
+    server = start_server([source])
+    try:
+        face = server.session.photos[0].regions[0].region
+        found = {"x0": face.x0, "y0": face.y0, "x1": face.x1, "y1": face.y1, "score": face.score, "source": face.source}
+        drawn = {"x0": 330, "y0": 380, "x1": 430, "y1": 470, "source": "person"}
+        changes = {"regions": [found, drawn], "method": "solid", "shape": "ellipse"}
+        status, _, body = call(server, "POST", "api/photos/0/preview", changes)
+        assert status == 200
+        preview = np.asarray(Image.open(io.BytesIO(body)).convert("RGB")).astype(int)
+        status, record = call_json(server, "POST", "api/photos/0/export", changes)
+        assert status == 200, record
+    finally:
+        server.stop()
+    after = read_photo(record["exported"]).pixels
+    corners = [(slice(380, 383), slice(330, 333)), (slice(380, 383), slice(427, 430)),
+               (slice(467, 470), slice(330, 333)), (slice(467, 470), slice(427, 430))]
+    for corner in corners:
+        assert after[corner].max() == 0, corner
+        assert preview[corner].max() < 40, corner  # black, give or take JPEG
+    before = read_photo(source).pixels
+    changed = changed_mask(before, after)
+    assert not changed[face.y0:face.y0 + 3, face.x0:face.x0 + 3].any()  # the found face is still an oval
+    inside = np.zeros_like(changed)
+    inside[380:470, 330:430] = True
+    inside[face.y0:face.y1, face.x0:face.x1] = True
+    assert not changed[~inside].any()
+
+
+# --- after `blur`, review can replace the automatic copy (issue 13, item 13) -------------------------
+
+def test_an_automatic_copy_is_shown_before_saving_and_replaced_only_on_request(tmp_path):
+    from blur.pipeline import anonymise_file
+
+    source = face_png(tmp_path / "march.png")
+    anonymise_file(source, tmp_path / "march.blurred.png")  # what `blur march/` wrote before the review
+    automatic = (tmp_path / "march.blurred.png").read_bytes()
+    server = start_server([tmp_path])
+    try:
+        status, body = call_json(server, "GET", "api/photos")
+        (record,) = body["photos"]  # the folder scan leaves the copy out
+        assert record["existing"] is True and body["overwrite"] is False
+        status, answer = call_json(server, "POST", "api/photos/0/export", {"method": "solid"})
+        assert status == 409 and "replace" in answer["error"]
+        assert (tmp_path / "march.blurred.png").read_bytes() == automatic
+        status, record = call_json(server, "POST", "api/photos/0/export", {"method": "solid", "replace": True})
+        assert status == 200, record
+        assert record["existing"] is False and record["exported"] == os.fsdecode(tmp_path / "march.blurred.png")
+    finally:
+        server.stop()
+    assert sorted(os.listdir(tmp_path)) == ["march.blurred.png", "march.png"]  # no temporary file left
+    face = server.session.photos[0].regions[0].region
+    after = read_photo(tmp_path / "march.blurred.png").pixels
+    cy, cx = (face.y0 + face.y1) // 2, (face.x0 + face.x1) // 2
+    assert after[cy - 10:cy + 10, cx - 10:cx + 10].max() == 0  # the reviewed copy (black), not the automatic one
+
+
+def test_replace_never_touches_a_file_that_carries_metadata(tmp_path):
+    source = face_png(tmp_path / "march.png")
+    impostor = face_png(tmp_path / "march.blurred.png")  # text chunks: not a copy blur wrote, maybe an original
+    kept = impostor.read_bytes()
+    server = start_server([source])
+    try:
+        status, answer = call_json(server, "POST", "api/photos/0/export", {"replace": True})
+    finally:
+        server.stop()
+    assert status == 422 and "metadata" in answer["error"]
+    assert impostor.read_bytes() == kept
+    assert sorted(os.listdir(tmp_path)) == ["march.blurred.png", "march.png"]
+
+
+def test_replace_never_follows_a_link(tmp_path):
+    source = face_png(tmp_path / "march.png")
+    target = faceless_png(tmp_path / "elsewhere.png")
+    kept = target.read_bytes()
+    (tmp_path / "march.blurred.png").symlink_to(target)
+    server = start_server([source])
+    try:
+        status, answer = call_json(server, "POST", "api/photos/0/export", {"replace": True})
+    finally:
+        server.stop()
+    assert status == 422 and "not a regular file" in answer["error"]
+    assert target.read_bytes() == kept and (tmp_path / "march.blurred.png").is_symlink()

@@ -4,21 +4,36 @@ Every request must carry the token as the first part of its path, a Host header 
 server (so a DNS-rebinding page cannot reach it through another name) and, if it has one, this
 server's own Origin (so another site's page cannot post to it). Everything else is refused.
 The page and its script and style ship inside this package: nothing comes from the network.
+
+Every request is bounded: bodies are read strictly (see `requests`) up to a size cap, the work of
+a preview or export is capped by the session, one preview and one export run at a time, and idle
+connections are closed. Each refused or failed request logs one line on the "blur.review" logger
+(never the token, never a traceback); the library itself prints nothing.
 """
 
 from __future__ import annotations
 
 import importlib.resources
 import json
+import logging
 import re
 import secrets
+import sys
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 from ..errors import BlurError, OutputExists
-from .session import ReviewError, ReviewSession
+from .requests import MAX_BODY_BYTES, BadRequest, is_json_content_type, parse_changes, parse_export, parse_json, \
+    parse_photos_query
+from .session import InvalidChange, NoSuchPhoto, ReviewError, ReviewSession
+
+log = logging.getLogger("blur.review")
+log.addHandler(logging.NullHandler())  # the library prints nothing; `blur review` shows these lines
+
+IDLE_TIMEOUT = 15.0
+"""Seconds a connection may sit without sending or reading anything before it is closed."""
 
 _ASSETS = {
     "": ("index.html", "text/html; charset=utf-8"),
@@ -26,8 +41,9 @@ _ASSETS = {
     "review.css": ("review.css", "text/css; charset=utf-8"),
     "favicon.svg": ("favicon.svg", "image/svg+xml"),
 }
-_MAX_BODY = 4 * 1024 * 1024
-_PHOTO_PATH = re.compile(r"api/photos/(\d{1,7})(?:/(view|preview|export))?")
+_PHOTO_PATH = re.compile(r"api/photos/([0-9]{1,7})(?:/(view|preview|export))?", re.ASCII)
+_CONTENT_LENGTH = re.compile(r"[0-9]{1,12}", re.ASCII)
+_DISCONNECTED = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError)
 
 _SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -47,10 +63,11 @@ _SECURITY_HEADERS = {
 class ReviewServer:
     """Serves one ReviewSession on 127.0.0.1 at a free port until `stop()` (or the page's Finish)."""
 
-    def __init__(self, session: ReviewSession, *, port: int = 0):
+    def __init__(self, session: ReviewSession, *, port: int = 0, idle_timeout: float = IDLE_TIMEOUT):
         self.session = session
         self.token = secrets.token_urlsafe(32)
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), _Handler)
+        self.idle_timeout = idle_timeout
+        self._httpd = _HTTPServer(("127.0.0.1", port), _Handler)
         self._httpd.review = self  # type: ignore[attr-defined]
         self.port = self._httpd.server_address[1]
         self.allowed_hosts = {f"127.0.0.1:{self.port}", f"localhost:{self.port}"}
@@ -110,6 +127,20 @@ class ReviewServer:
             return None
         return rest
 
+    def redacted(self, text: str) -> str:
+        """`text` without the token, for logs."""
+        return text.replace(self.token, "TOKEN")
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    def handle_error(self, request, client_address) -> None:
+        """One line for anything that escaped a handler, instead of socketserver's traceback."""
+        error = sys.exc_info()[1]
+        if isinstance(error, _DISCONNECTED):
+            log.info("the page closed a connection before its answer was sent")
+        else:
+            log.warning("unexpected error while answering the page (%s)", type(error).__name__)
+
 
 class _Handler(BaseHTTPRequestHandler):
     server_version = "blur-review"
@@ -119,8 +150,20 @@ class _Handler(BaseHTTPRequestHandler):
     def review(self) -> ReviewServer:
         return self.server.review  # type: ignore[attr-defined]
 
-    def log_message(self, format, *args):  # the library never prints; paths may name people
+    def setup(self) -> None:
+        self.timeout = self.review.idle_timeout  # read by StreamRequestHandler.setup: idle sockets close
+        super().setup()
+
+    def log_message(self, format, *args):  # requests that succeed are not logged; paths may name people
         pass
+
+    def log_error(self, format, *args):
+        """http.server's own refusals (malformed request line, unknown method, timeout): one line."""
+        message = self.review.redacted(format % args)
+        if "timed out" in message:
+            log.debug("closed an idle connection")
+        else:
+            log.warning("refused a malformed request: %s", message[:200])
 
     def do_GET(self):
         self._handle("GET")
@@ -132,6 +175,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._handle("PUT")
 
     def do_HEAD(self):
+        log.warning("%s refused: not a method the page uses", self.command)
         self.send_response(HTTPStatus.METHOD_NOT_ALLOWED)
         self.send_header("Content-Length", "0")
         self.end_headers()
@@ -140,85 +184,124 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self, verb: str) -> None:
         review = self.review
+        self._what = f"{verb} request"
         why = review.refusal(self.headers.get("Host"), self.headers.get("Origin"), self.headers.get("Sec-Fetch-Site"))
-        path = urlsplit(self.path).path
-        rest = review.has_token(path)
+        url = urlsplit(self.path)
+        rest = review.has_token(url.path)
         if why or rest is None:
-            self._send_json(HTTPStatus.FORBIDDEN, {"error": "refused"})
+            self._fail(HTTPStatus.FORBIDDEN, "refused", f"{verb} refused: {why or 'no valid token'}")
             return
-        if verb == "GET" and not path.lstrip("/").count("/"):  # /TOKEN -> /TOKEN/, so relative links work
+        self._what = f"{verb} {rest[:80] or '/'}"
+        if verb == "GET" and not url.path.lstrip("/").count("/"):  # /TOKEN -> /TOKEN/, so relative links work
             self.send_response(HTTPStatus.SEE_OTHER)
             self.send_header("Location", f"/{review.token}/")
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
         try:
-            self._route(verb, rest, urlsplit(self.path).query)
+            self._route(verb, rest, url.query)
+        except _DISCONNECTED:
+            log.info("%s: the page closed the connection before the answer was sent", self._what)
+            self.close_connection = True
+        except (BadRequest, InvalidChange) as exc:
+            self._fail(HTTPStatus.BAD_REQUEST, str(exc))
+        except _TooLarge as exc:
+            self._fail(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, str(exc))
+        except NoSuchPhoto as exc:
+            self._fail(HTTPStatus.NOT_FOUND, str(exc))
         except OutputExists as exc:
-            self._send_json(HTTPStatus.CONFLICT, {"error": f"{exc.path.name} already exists and was kept; "
-                                                           "move or rename it to export again"})
+            self._fail(HTTPStatus.CONFLICT, f"{exc.path.name} already exists and was kept; "
+                                            "choose to replace it, or move or rename it to save again")
         except ReviewError as exc:
-            self._send_json(HTTPStatus.CONFLICT, {"error": str(exc)})
+            self._fail(HTTPStatus.CONFLICT, str(exc))
         except BlurError as exc:
-            self._send_json(HTTPStatus.UNPROCESSABLE_ENTITY, {"error": f"nothing was written: {exc}"})
-        except _BadRequest as exc:
-            self._send_json(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
+            self._fail(HTTPStatus.UNPROCESSABLE_ENTITY, f"nothing was written: {exc}")
         except Exception as exc:  # fail closed: report it, write nothing, keep serving
-            self._send_json(HTTPStatus.INTERNAL_SERVER_ERROR,
-                            {"error": f"unexpected error ({type(exc).__name__}); nothing was written"})
+            self._fail(HTTPStatus.INTERNAL_SERVER_ERROR,
+                       f"unexpected error ({type(exc).__name__}); nothing was written")
 
     def _route(self, verb: str, rest: str, query: str) -> None:
         session = self.review.session
+        if query and not (verb == "GET" and rest == "api/photos"):
+            raise BadRequest("this address takes no question (nothing after ?)")
         if verb == "GET" and rest in _ASSETS:
+            self._no_body()
             name, content_type = _ASSETS[rest]
             self._send(HTTPStatus.OK, _asset(name), content_type)
             return
         if verb == "GET" and rest == "api/photos":
-            current = parse_qs(query).get("current", [""])[0]
-            if current.isdigit() and int(current) < len(session.photos):
-                session.want(int(current))  # analyse the photo on screen next
-            self._send_json(HTTPStatus.OK, {"photos": session.records()})
+            self._no_body()
+            current = parse_photos_query(query)
+            if current is not None:
+                if current >= len(session.photos):
+                    raise BadRequest(f"there is no photo number {current + 1}")
+                session.want(current)  # analyse the photo on screen next
+            self._send_json(HTTPStatus.OK, {"photos": session.records(), "overwrite": session.overwrite})
             return
         if verb == "POST" and rest == "api/finish":
+            self._no_body()
             self._send_json(HTTPStatus.OK, {"finished": True})
             self.review.request_stop()
             return
         match = _PHOTO_PATH.fullmatch(rest)
         if not match:
-            self._send_json(HTTPStatus.NOT_FOUND, {"error": "not found"})
+            self._fail(HTTPStatus.NOT_FOUND, "not found")
             return
         index, action = int(match.group(1)), match.group(2)
         if verb == "GET" and action is None:
+            self._no_body()
             self._send_json(HTTPStatus.OK, session.record(index))
         elif verb == "GET" and action == "view":
+            self._no_body()
             self._send(HTTPStatus.OK, session.view(index), "image/jpeg")
         elif verb == "PUT" and action is None:
-            self._send_json(HTTPStatus.OK, session.update(index, self._json_body()))
+            self._send_json(HTTPStatus.OK, session.update(index, parse_changes(self._json_body())))
         elif verb == "POST" and action == "preview":
-            session.update(index, self._json_body())
+            session.update(index, parse_changes(self._json_body()))
             self._send(HTTPStatus.OK, session.preview(index), "image/jpeg")
         elif verb == "POST" and action == "export":
-            session.update(index, self._json_body())
-            self._send_json(HTTPStatus.OK, session.export(index))
+            changes, replace = parse_export(self._json_body())
+            session.update(index, changes)
+            self._send_json(HTTPStatus.OK, session.export(index, replace=replace))
         else:
-            self._send_json(HTTPStatus.METHOD_NOT_ALLOWED, {"error": "not allowed"})
+            self._fail(HTTPStatus.METHOD_NOT_ALLOWED, "not allowed")
 
-    def _json_body(self) -> dict:
-        if "json" not in (self.headers.get("Content-Type") or ""):
-            raise _BadRequest("send JSON")
+    def _content_length(self) -> int:
+        if self.headers.get("Transfer-Encoding") is not None:
+            raise BadRequest("send the body with a Content-Length")
+        values = self.headers.get_all("Content-Length") or []
+        if len(values) > 1 or (values and not _CONTENT_LENGTH.fullmatch(values[0].strip())):
+            raise BadRequest("bad Content-Length")
+        return int(values[0]) if values else 0
+
+    def _no_body(self) -> None:
+        if self._content_length():
+            raise BadRequest("this request takes no body")
+
+    def _json_body(self) -> object:
+        if not is_json_content_type(self.headers.get("Content-Type")):
+            raise BadRequest("send JSON (Content-Type: application/json)")
+        length = self._content_length()
+        if length > MAX_BODY_BYTES:
+            self.close_connection = True  # the body is never read
+            raise _TooLarge(f"the request is larger than {MAX_BODY_BYTES >> 20} MB")
         try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            raise _BadRequest("bad Content-Length") from None
-        if not 0 <= length <= _MAX_BODY:
-            raise _BadRequest("request too large")
+            data = self.rfile.read(length)
+        except OSError:  # a timeout or a reset while the body was on its way
+            data = b""
+        if len(data) != length:
+            self.close_connection = True
+            raise BadRequest("the request was cut short")
+        return parse_json(data)
+
+    def _fail(self, status: HTTPStatus, message: str, logged: str | None = None) -> None:
+        """Answer with an error and log one line about it."""
+        what = getattr(self, "_what", f"{self.command} request")
+        log.warning("%s", self.review.redacted(logged or f"{what}: {status.value} {message}")[:300])
         try:
-            body = json.loads(self.rfile.read(length) or b"{}")
-        except (ValueError, UnicodeDecodeError):
-            raise _BadRequest("the request is not valid JSON") from None
-        if not isinstance(body, dict):
-            raise _BadRequest("the request must be a JSON object")
-        return body
+            self._send_json(status, {"error": message})
+        except _DISCONNECTED:
+            self.close_connection = True
 
     def _send_json(self, status: HTTPStatus, value: object) -> None:
         # ASCII JSON: file names with undecodable bytes (lone surrogates) still encode.
@@ -234,7 +317,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
-class _BadRequest(Exception):
+class _TooLarge(Exception):
     pass
 
 

@@ -13,6 +13,7 @@ import hashlib
 import io
 import math
 import os
+import stat
 import threading
 from dataclasses import dataclass, field
 from enum import Enum
@@ -24,7 +25,8 @@ from PIL import Image
 
 from ..anonymise import Method, anonymise
 from ..batch import Job, plan_jobs
-from ..decode import decode_photo
+from ..check import find_metadata
+from ..decode import decode_photo, max_file_bytes, read_file
 from ..detect import Detector
 from ..errors import BlurError, OutputError
 from ..pipeline import Settings, anonymise_file, find_regions
@@ -40,13 +42,51 @@ Measured on wider-dev with the fused scores: 98 % of boxes scoring 0.5-0.7 and a
 of those scoring 0.17-0.5, 21-79 %. Crowd photos nearly always hold such boxes, so most are flagged."""
 
 PERSON = "person"
-"""`Region.source` of a region the person drew."""
+"""`Region.source` of a region the person drew. Such a region is covered whole (Shape.RECTANGLE)."""
+
+MAX_REGIONS = 2000
+"""Boxes a photo may hold (or as many as were found in it, if more): bounds the work of a preview or export."""
+
+MAX_COVER = 4
+"""The boxes' areas may add up to this many times the photo's (or to what the found faces cover, if
+more). At the limits, with mosaic (the slower method), a preview takes about 2 s of CPU and a 12-MP
+export's anonymise step about 13 s (benchmarks/review_bounds.py)."""
 
 _VIEW_QUALITY = 88
 
 
 class ReviewError(BlurError):
-    """A request about a photo that cannot be met (not analysed yet, failed, bad regions)."""
+    """A request about a photo that cannot be met now (not analysed yet, failed, output exists)."""
+
+
+class InvalidChange(ReviewError):
+    """Changes the page should never send: a box outside the photo, too many boxes, an unknown source."""
+
+
+class NoSuchPhoto(ReviewError):
+    """A photo number past the end of the queue."""
+
+
+@dataclass(frozen=True)
+class RegionEdit:
+    """A box as the page sends it, in full-resolution photo pixels (not yet checked against the photo)."""
+
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+    keep: bool = False
+    score: float = 1.0
+    source: str = PERSON
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What the person changed on one photo; None leaves that part as it was."""
+
+    method: Method | None = None
+    shape: Shape | None = None
+    regions: tuple[RegionEdit, ...] | None = None
 
 
 class State(Enum):
@@ -84,6 +124,9 @@ class ReviewPhoto:
     view_height: int = 0
     digest: bytes = b""
     detected: int = 0
+    detected_area: int = 0
+    sources: frozenset[str] = frozenset()
+    """The detectors' names on the regions found: with PERSON, the only sources a region may have."""
     weak: int = 0
     regions: list[ReviewedRegion] = field(default_factory=list)
     method: Method = Method.MOSAIC
@@ -101,6 +144,11 @@ class ReviewPhoto:
         if self.weak:
             flags.append("uncertain")
         return flags
+
+    @property
+    def existing(self) -> bool:
+        """A file is already at the destination, and this session did not write it."""
+        return self.exported is None and os.path.lexists(self.destination)
 
     def record(self) -> dict:
         """What the page shows about this photo (JSON-ready)."""
@@ -120,6 +168,7 @@ class ReviewPhoto:
             "regions": [_region_record(r) for r in self.regions],
             "destination": os.fsdecode(self.destination),
             "exported": os.fsdecode(self.exported) if self.exported else None,
+            "existing": self.existing,
         }
 
 
@@ -152,6 +201,7 @@ class ReviewSession:
         self._lock = threading.Lock()
         self._analysing = threading.Lock()
         self._exporting = threading.Lock()  # one export at a time: modest CPU, no race on one output
+        self._previewing = threading.Lock()  # one preview at a time: many requests queue, not multiply
         self._wanted: int | None = None
         self.photos = [_photo_for(i, job, settings) for i, job in enumerate(plan_jobs(paths, output_dir,
                                                                                      random_names=random_names))]
@@ -204,6 +254,8 @@ class ReviewSession:
             photo.digest = hashlib.sha256(data).digest()
             photo.regions = [ReviewedRegion(r) for r in regions]
             photo.detected = len(regions)
+            photo.detected_area = sum(_area(r, photo.width, photo.height) for r in regions)
+            photo.sources = frozenset(r.source for r in regions)
             photo.weak = sum(r.weak for r in photo.regions)
             photo.state = State.READY
 
@@ -215,7 +267,7 @@ class ReviewSession:
 
     def photo(self, index: int) -> ReviewPhoto:
         if not 0 <= index < len(self.photos):
-            raise ReviewError(f"there is no photo number {index + 1}")
+            raise NoSuchPhoto(f"there is no photo number {index + 1}")
         return self.photos[index]
 
     def records(self) -> list[dict]:
@@ -231,35 +283,41 @@ class ReviewSession:
         with self._lock:
             return self._ready(index).view
 
-    def update(self, index: int, changes: dict) -> dict:
-        """Store the person's regions, method and shape for photo `index` (as sent by the page)."""
+    def update(self, index: int, changes: Changes) -> dict:
+        """Store the person's regions, method and shape for photo `index`; InvalidChange if they
+        do not fit the photo (then nothing changes)."""
         with self._lock:
             photo = self._ready(index)
-            regions, method, shape = parse_changes(changes, photo)
-            photo.regions, photo.method, photo.shape = regions, method, shape
+            regions = photo.regions if changes.regions is None else reviewed_regions(changes.regions, photo)
+            photo.regions = regions
+            photo.method = changes.method or photo.method
+            photo.shape = changes.shape or photo.shape
             return photo.record()
 
     def preview(self, index: int) -> bytes:
         """The display copy anonymised as the export would be (JPEG bytes)."""
-        with self._lock:
-            photo = self._ready(index)
-            view, method, shape = photo.view, photo.method, photo.shape
-            scale = photo.view_width / photo.width
-            regions = [_scaled(r.region, scale) for r in photo.regions if not r.keep]
-        with Image.open(io.BytesIO(view)) as image:
-            pixels = np.asarray(image.convert("RGB"))
-        return _jpeg(anonymise(pixels, regions, method, shape))
+        with self._previewing:
+            with self._lock:
+                photo = self._ready(index)
+                view, method, shape = photo.view, photo.method, photo.shape
+                scale = photo.view_width / photo.width
+                regions = [_scaled(r.region, scale) for r in photo.regions if not r.keep]
+            with Image.open(io.BytesIO(view)) as image:
+                pixels = np.asarray(image.convert("RGB"))
+            return _jpeg(anonymise(pixels, regions, method, shape))
 
-    def export(self, index: int) -> dict:
+    def export(self, index: int, *, replace: bool = False) -> dict:
         """Anonymise photo `index` at full resolution with its reviewed regions and write it.
 
         The library pipeline does the work: fresh encode, no metadata, verification, atomic write,
-        never over the original. Raises a BlurError (nothing written) if anything fails.
+        never over the original. A file already at the destination is kept (OutputExists) unless
+        the session may overwrite, or `replace` asks to and that file is a metadata-free copy, as
+        `blur` writes (never an original). Raises a BlurError (nothing written) if anything fails.
         """
         with self._exporting:
-            return self._export(index)
+            return self._export(index, replace)
 
-    def _export(self, index: int) -> dict:
+    def _export(self, index: int, replace: bool) -> dict:
         with self._lock:
             photo = self._ready(index)
             regions = [r.region for r in photo.regions if not r.keep]
@@ -272,10 +330,32 @@ class ReviewSession:
                 raise OutputError("the photo changed on disk after it was checked; restart the review to check it again")
         except OSError as exc:
             raise OutputError(f"cannot read the photo again ({exc.strerror or exc})") from None
+        if replace and not overwrite and os.path.lexists(destination):
+            self._check_replaceable(destination)
+            overwrite = True
         result = anonymise_file(source, destination, settings, overwrite=overwrite, regions=regions)
         with self._lock:
             photo.exported = result.output
             return photo.record()
+
+    def _check_replaceable(self, path: Path) -> None:
+        """Raise OutputError unless the file at `path` is a copy `blur` could have written: a
+        regular file (not a link) whose container carries no metadata. An original is never
+        replaced: camera and phone files always carry some."""
+        name = path.name
+        try:
+            regular = stat.S_ISREG(os.lstat(path).st_mode)
+        except OSError as exc:
+            raise OutputError(f"cannot look at {name} ({exc.strerror or exc}), so it was kept") from None
+        if not regular:
+            raise OutputError(f"{name} is not a regular file, so it was kept")
+        try:
+            findings = find_metadata(read_file(path, max_bytes=max_file_bytes(self.settings.max_pixels)))
+        except BlurError as exc:
+            raise OutputError(f"{name} cannot be read as a blurred copy ({exc}), so it was kept") from None
+        if findings:
+            raise OutputError(f"{name} carries metadata, so it is not a copy made by blur "
+                              "(it may be an original); it was kept")
 
     def _ready(self, index: int) -> ReviewPhoto:
         photo = self.photo(index)
@@ -301,53 +381,44 @@ def _display_name(path: Path) -> str:
         return os.fsdecode(path)
 
 
-def parse_changes(changes: dict, photo: ReviewPhoto) -> tuple[list[ReviewedRegion], Method, Shape]:
-    """Validate what the page sent: integer boxes clipped to the photo, a known method and shape."""
-    if not isinstance(changes, dict):
-        raise ReviewError("the change must be a JSON object")
-    try:
-        method = Method(changes.get("method", photo.method.value))
-        shape = Shape(changes.get("shape", photo.shape.value))
-    except ValueError:
-        raise ReviewError("unknown method or shape") from None
-    raw = changes.get("regions", None)
-    if raw is None:
-        return photo.regions, method, shape
-    if not isinstance(raw, list) or len(raw) > 10_000:
-        raise ReviewError("regions must be a list of boxes")
-    regions = []
-    for item in raw:
-        regions.append(_parse_region(item, photo.width, photo.height))
-    return regions, method, shape
+def reviewed_regions(edits: tuple[RegionEdit, ...], photo: ReviewPhoto) -> list[ReviewedRegion]:
+    """The page's boxes as regions of `photo`: whole pixels, clipped to it, within the work bounds.
+
+    A box the person drew (source PERSON) is covered whole, corners included, whatever the shape
+    chosen for found faces; any other source must be a detector that found faces in this photo.
+    """
+    if len(edits) > max(MAX_REGIONS, photo.detected):
+        raise InvalidChange(f"a photo can hold at most {max(MAX_REGIONS, photo.detected)} boxes")
+    regions = [_reviewed_region(edit, photo) for edit in edits]
+    cover = sum(_area(r.region, photo.width, photo.height) for r in regions)
+    if cover > max(MAX_COVER * photo.width * photo.height, photo.detected_area):
+        raise InvalidChange(f"the boxes add up to more than {MAX_COVER} times the photo; remove some that overlap")
+    return regions
 
 
-def _parse_region(item: object, width: int, height: int) -> ReviewedRegion:
-    if not isinstance(item, dict):
-        raise ReviewError("each region must be an object with x0, y0, x1, y1")
-    try:
-        x0, y0, x1, y1 = (item[k] for k in ("x0", "y0", "x1", "y1"))
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-                   for v in (x0, y0, x1, y1)):
-            raise TypeError
-        score = float(item.get("score", 1.0))
-    except (KeyError, TypeError, ValueError):
-        raise ReviewError("each region needs numeric x0, y0, x1, y1") from None
-    x0, x1 = sorted((math.floor(x0), math.ceil(x1)))
-    y0, y1 = sorted((math.floor(y0), math.ceil(y1)))
+def _reviewed_region(edit: RegionEdit, photo: ReviewPhoto) -> ReviewedRegion:
+    if edit.source != PERSON and edit.source not in photo.sources:
+        raise InvalidChange(f"no box in this photo was found by {edit.source[:40]!r}")
+    x0, x1 = sorted((math.floor(edit.x0), math.ceil(edit.x1)))
+    y0, y1 = sorted((math.floor(edit.y0), math.ceil(edit.y1)))
     x0, y0 = max(x0, 0), max(y0, 0)
-    x1, y1 = min(x1, width), min(y1, height)
+    x1, y1 = min(x1, photo.width), min(y1, photo.height)
     if x1 - x0 < 1 or y1 - y0 < 1:
-        raise ReviewError("a region lies outside the photo or is empty")
-    source = item.get("source") if isinstance(item.get("source"), str) else PERSON
-    source = source[:40] or PERSON
-    score = min(max(score, 0.0), 1.0) if math.isfinite(score) else 1.0
-    return ReviewedRegion(Region(x0, y0, x1, y1, score, source), bool(item.get("keep", False)))
+        raise InvalidChange("a region lies outside the photo or is empty")
+    drawn = edit.source == PERSON
+    region = Region(x0, y0, x1, y1, 1.0 if drawn else edit.score, edit.source, Shape.RECTANGLE if drawn else None)
+    return ReviewedRegion(region, edit.keep)
+
+
+def _area(region: Region, width: int, height: int) -> int:
+    x0, y0, x1, y1 = region.clipped(height, width)
+    return (x1 - x0) * (y1 - y0)
 
 
 def _scaled(region: Region, scale: float) -> Region:
     """`region` in a copy of the image scaled by `scale`, rounded outwards."""
-    return Region(math.floor(region.x0 * scale), math.floor(region.y0 * scale),
-                  math.ceil(region.x1 * scale), math.ceil(region.y1 * scale), region.score, region.source)
+    return dataclasses.replace(region, x0=math.floor(region.x0 * scale), y0=math.floor(region.y0 * scale),
+                               x1=math.ceil(region.x1 * scale), y1=math.ceil(region.y1 * scale))
 
 
 def _view_jpeg(pixels: np.ndarray) -> tuple[bytes, int, int]:

@@ -17,6 +17,8 @@ const state = {
   saveTimers: new Map(),
   finished: false,
   saving: false,       // one save at a time, whether from a button or a key
+  overwrite: false,    // blur review --overwrite: copies already saved are replaced without asking
+  replace: new Set(),  // photos whose earlier copy the person chose to replace
   zoom: 1,             // 1 = the photo fits the window
   fitWidth: 0,         // displayed width of the photo at zoom 1
 };
@@ -59,7 +61,8 @@ function changed(photo) {
 }
 
 async function refresh() {
-  const { photos } = await (await request("GET", `api/photos?current=${state.current}`)).json();
+  const { photos, overwrite } = await (await request("GET", `api/photos?current=${state.current}`)).json();
+  state.overwrite = overwrite;
   photos.forEach((fresh, i) => {
     const known = state.photos[i];
     // Keep the person's edits; take everything about photos that were still being checked.
@@ -74,6 +77,11 @@ async function refresh() {
 function currentPhoto() { return state.photos[state.current]; }
 
 function plural(n, word, many = `${word}s`) { return `${n} ${n === 1 ? word : many}`; }
+
+function blockedByCopy(photo) {
+  // A copy saved before this review (by `blur`, say) is replaced only when the person asks.
+  return photo.existing && !state.overwrite && !state.replace.has(photo.index);
+}
 
 function boxLabel(r) {
   // Plain found faces need no label (the colour says it); labels would crowd a crowd.
@@ -95,7 +103,7 @@ function renderSummary() {
   const look = photos.filter((p) => p.flags.length || p.state === "failed").length;
   const saved = photos.filter((p) => p.exported && !state.changedSinceSave.has(p.index)).length;
   const waiting = photos.filter((p) => p.state === "waiting").length;
-  let text = `${plural(photos.length, "photo")} · ${look} need a closer look · ${saved} saved`;
+  let text = `${plural(photos.length, "photo")} · ${look} ${look === 1 ? "needs" : "need"} a closer look · ${saved} saved`;
   if (waiting) text += ` · still checking ${waiting}`;
   $("summary").textContent = photos.length ? text : "No photos were given.";
 }
@@ -133,6 +141,7 @@ function renderQueue() {
     if (photo.state === "failed") badges.push(["failed", "problem"]);
     else if (photo.flags.length) badges.push(["look", "check"]);
     if (photo.exported && !state.changedSinceSave.has(i)) badges.push(["saved", "saved"]);
+    else if (photo.existing) badges.push(["copy", "earlier copy"]);
     for (const [kind, text] of badges) {
       const badge = document.createElement("span");
       badge.className = `badge ${kind}`;
@@ -206,6 +215,7 @@ function renderBoxes(photo) {
       const tag = document.createElement("span");
       tag.className = "tag";
       tag.textContent = boxLabel(r);
+      box.title = boxLabel(r);
       box.append(tag);
     }
     if (i === state.selected) {
@@ -218,6 +228,49 @@ function renderBoxes(photo) {
     }
     return box;
   }));
+  if (!drag) placeTags();
+}
+
+function overlaps(a, b) {
+  return a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+}
+
+function placeTags() {
+  // Keep each label inside the photo (no scrollbar at Fit) and off every other label and box, so a
+  // crowd stays readable; a label that does not fit is hidden (its box's colour and title still tell).
+  const layer = $("boxes");
+  const boxes = [...layer.children];
+  const tags = boxes.map((box) => box.querySelector(".tag"));
+  if (!tags.some(Boolean)) return;
+  for (const tag of tags) if (tag) tag.classList.remove("end", "below", "crowded");
+  const photo = layer.getBoundingClientRect();
+  const rects = boxes.map((box) => box.getBoundingClientRect());
+  const sizes = new Map(); // label text -> [width, height]; every label of a text has the same size
+  tags.forEach((tag) => {
+    if (tag && !sizes.has(tag.textContent)) {
+      const r = tag.getBoundingClientRect();
+      sizes.set(tag.textContent, [r.width, r.height]);
+    }
+  });
+  const placed = [];
+  const order = boxes.map((_, i) => i).sort((a, b) => (b === state.selected) - (a === state.selected));
+  for (const i of order) {
+    const tag = tags[i];
+    if (!tag) continue;
+    const box = rects[i];
+    const [width, height] = sizes.get(tag.textContent);
+    const end = box.left + width > photo.right + 0.5;
+    const below = box.top - height < photo.top - 0.5;
+    const left = end ? box.right - width : box.left;
+    const top = below ? box.bottom : box.top - height;
+    const rect = { left, top, right: left + width, bottom: top + height };
+    const fits = rect.left >= photo.left - 0.5 && rect.bottom <= photo.bottom + 0.5 &&
+      !placed.some((other) => overlaps(rect, other)) && !rects.some((other, j) => j !== i && overlaps(rect, other));
+    tag.classList.toggle("end", end);
+    tag.classList.toggle("below", below);
+    tag.classList.toggle("crowded", !fits);
+    if (fits) placed.push(rect);
+  }
 }
 
 function renderPanel() {
@@ -237,12 +290,20 @@ function renderPanel() {
   }
   $("preview").disabled = !ready;
   $("preview").setAttribute("aria-pressed", String(state.preview));
-  $("export").disabled = !ready || state.saving;
+  $("export").disabled = !ready || state.saving || blockedByCopy(photo);
   $("export-all").disabled = state.saving || !state.photos.some((p) => p.state === "ready");
+  $("existing").hidden = !ready || !photo.existing;
   if (!ready) {
     $("counts").textContent = "";
     $("destination").textContent = "";
     return;
+  }
+  if (photo.existing) {
+    $("existing-text").textContent = state.overwrite
+      ? "A blurred copy is already saved there, from an earlier run. Saving replaces it (--overwrite)."
+      : "A blurred copy is already saved there, from an earlier run (by blur, say). It is kept unless you choose to replace it:";
+    $("replace-row").hidden = state.overwrite;
+    $("replace").checked = state.replace.has(photo.index);
   }
   const hidden = photo.regions.filter((r) => !r.keep).length;
   const kept = photo.regions.length - hidden;
@@ -250,7 +311,8 @@ function renderPanel() {
   const savedAs = photo.exported && !state.changedSinceSave.has(photo.index)
     ? `Saved as ${photo.exported}` : `Saves as ${photo.destination}`;
   $("destination").textContent = savedAs;
-  $("export").textContent = photo.exported ? "Save again" : "Save blurred copy";
+  $("export").textContent = photo.exported ? "Save again" : photo.existing && !blockedByCopy(photo)
+    ? "Replace blurred copy" : "Save blurred copy";
 }
 
 // ---- editing boxes with the pointer --------------------------------------------------------------
@@ -352,13 +414,15 @@ function setZoom(zoom) {
   state.zoom = zoom;
   wrap.classList.toggle("zoomed", zoom !== 1);
   image.style.width = zoom === 1 ? "" : `${Math.round(state.fitWidth * zoom)}px`;
-  $("zoom-level").textContent = zoom === 1 ? "Fit" : `${Math.round(zoom * 100)}%`;
+  $("zoom-level").textContent = zoom === 1 ? "" : `${Math.round(zoom * 100)}%`;
+  $("zoom-fit").disabled = zoom === 1;
   $("zoom-out").disabled = zoom === 1;
   $("zoom-in").disabled = zoom === ZOOMS[ZOOMS.length - 1];
   if (zoom !== 1) { // keep the middle of the view where it was
     wrap.scrollLeft = before.x * ratio - wrap.clientWidth / 2;
     wrap.scrollTop = before.y * ratio - wrap.clientHeight / 2;
   }
+  placeTags();
 }
 
 function zoomBy(step) {
@@ -437,8 +501,11 @@ async function setPreview(on) {
 
 async function exportPhoto(photo) {
   clearTimeout(state.saveTimers.get(photo.index));
-  const record = await (await request("POST", `api/photos/${photo.index}/export`, edits(photo))).json();
+  const body = { ...edits(photo), replace: state.replace.has(photo.index) };
+  const record = await (await request("POST", `api/photos/${photo.index}/export`, body)).json();
   photo.exported = record.exported;
+  photo.existing = record.existing;
+  state.replace.delete(photo.index);
   state.changedSinceSave.delete(photo.index);
   return record;
 }
@@ -446,6 +513,10 @@ async function exportPhoto(photo) {
 async function exportCurrent() {
   const photo = currentPhoto();
   if (!photo || photo.state !== "ready" || state.saving) return;
+  if (blockedByCopy(photo)) {
+    say("A blurred copy of this photo is already saved. Tick \u201cReplace it\u201d to save over it.", true);
+    return;
+  }
   state.saving = true;
   render();
   try {
@@ -466,6 +537,12 @@ async function exportAll() {
   if (unseen && !window.confirm(
     `${plural(unseen, "photo")} ${unseen === 1 ? "has" : "have"} not been looked at yet. ` +
     "Save them anyway, hiding only the faces the tool found?")) return;
+  const blocked = ready.filter(blockedByCopy);
+  if (blocked.length && !window.confirm(
+    `${plural(blocked.length, "photo")} already ${blocked.length === 1 ? "has a blurred copy" : "have blurred copies"} ` +
+    `from an earlier run. Replace ${blocked.length === 1 ? "it" : "them"} with the reviewed ` +
+    `${blocked.length === 1 ? "copy" : "copies"}? (Cancel saves nothing.)`)) return;
+  for (const photo of blocked) state.replace.add(photo.index);
   state.saving = true;
   let saved = 0;
   const failed = [];
@@ -538,6 +615,14 @@ function start() {
   $("zoom-in").addEventListener("click", () => zoomBy(1));
   $("zoom-out").addEventListener("click", () => zoomBy(-1));
   $("zoom-fit").addEventListener("click", () => setZoom(1));
+  $("replace").addEventListener("change", () => {
+    const photo = currentPhoto();
+    if ($("replace").checked) state.replace.add(photo.index);
+    else state.replace.delete(photo.index);
+    render();
+  });
+  $("photo").addEventListener("load", placeTags);
+  window.addEventListener("resize", placeTags);
   setZoom(1);
   for (const input of document.querySelectorAll("input[name=method], input[name=shape]")) {
     input.addEventListener("change", () => {
