@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from blur.detect.centerface import _OUTPUTS, bundled_model_path  # noqa: E402
+from blur.detect.engines import import_openvino  # noqa: E402
 
 NATIVE = ROOT.parent / "shared" / "data" / "wider-native-dev" / "images"
 
@@ -58,7 +59,7 @@ def opencv_engine(threads: int):
 
 
 def openvino_engine(threads: int, precision: str | None, model=None):
-    import openvino
+    openvino = import_openvino()
 
     core = openvino.Core()
     model = model or core.read_model(str(bundled_model_path()))
@@ -93,7 +94,8 @@ def onnxruntime_engine(threads: int):
 def int8_model(side: int):
     """CenterFace quantised to INT8 by NNCF, calibrated on 64 photo windows (in memory)."""
     import nncf
-    import openvino
+
+    openvino = import_openvino()
 
     core = openvino.Core()
     model = core.read_model(str(bundled_model_path()))
@@ -123,8 +125,7 @@ def main() -> int:
     rgb = test_window(args.window)
     engines = {"opencv dnn (f32)": lambda: opencv_engine(args.threads)}
     try:
-        import openvino
-
+        openvino = import_openvino()
         engines["openvino f32"] = lambda: openvino_engine(args.threads, "f32")
         native = openvino.Core().get_property("CPU", "INFERENCE_PRECISION_HINT").to_string()
         if native != "f32":

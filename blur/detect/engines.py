@@ -8,7 +8,9 @@ input size. OpenCV's dnn is the fallback where no OpenVINO wheel installs.
 
 from __future__ import annotations
 
+import importlib
 import os
+import sys
 from collections import OrderedDict
 from pathlib import Path
 from typing import Callable, Protocol
@@ -46,11 +48,25 @@ class _PerShape:
         return compiled
 
 
+def import_openvino():
+    """OpenVINO without its usage telemetry.
+
+    `import openvino` reports each import to Google Analytics from a background process, and
+    writes a lasting client id to ~/intel, unless its `openvino_telemetry` package is missing: then
+    it falls back to a stub that sends nothing. This tool never talks to the network, so that
+    package is made unimportable before OpenVINO is first imported (tests/test_detect.py checks
+    that no lookup is made and no id is written)."""
+    if "openvino" not in sys.modules:
+        for name in ("openvino_telemetry", "openvino_telemetry.backend"):
+            sys.modules.setdefault(name, None)  # None makes `import name` raise ImportError
+    return importlib.import_module("openvino")
+
+
 class OpenVinoEngine:
     name = "openvino"
 
     def __init__(self, model_path: Path, outputs: list[str], threads: int):
-        import openvino
+        openvino = import_openvino()
         from openvino.preprocess import PrePostProcessor
 
         core = openvino.Core()
@@ -113,9 +129,9 @@ ENGINES: dict[str, type] = {"openvino": OpenVinoEngine, "opencv": OpenCvEngine}
 def available_engines() -> list[str]:
     """Engine names that can run here, best first."""
     names = []
-    for name in ENGINES:
+    for name, load in (("openvino", import_openvino), ("opencv", lambda: importlib.import_module("cv2"))):
         try:
-            __import__(name if name == "openvino" else "cv2")
+            load()
         except ImportError:
             continue
         names.append(name)
