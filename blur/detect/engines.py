@@ -19,7 +19,8 @@ import numpy as np
 
 from ..errors import DetectorUnavailable
 
-_SHAPES_KEPT = 16
+_SHAPES_KEPT = 4
+"""OpenCV 4 nets kept, one per window size: each holds the buffers of its own size."""
 
 
 class Engine(Protocol):
