@@ -205,6 +205,15 @@ _JPEG_STANDALONE = {0x01, *range(0xD0, 0xD8)}
 _XMP = b"http://ns.adobe.com/xap/1.0/\x00"
 _XMP_EXTENSION = b"http://ns.adobe.com/xmp/extension/\x00"
 
+# The segments that hold the image itself: frames (SOF0-SOF15 but DHT, JPG and DAC), Huffman and
+# arithmetic-coding tables, quantisation tables, restart interval, number of lines, scans. Every
+# other segment is reported, except the bare JFIF header this tool's encoder writes (allow-list:
+# APP3-APP15 and any marker a future camera invents are reported, not skipped).
+_JPEG_FRAMES = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+_JPEG_IMAGE_SEGMENTS = _JPEG_FRAMES | {0xC4, 0xCC, 0xDA, 0xDB, 0xDC, 0xDD}
+_JFIF_HEADER_LENGTH = 14
+"""'JFIF\\0', version, density units, x and y density, thumbnail width and height (both 0)."""
+
 
 def _jpeg(data: bytes) -> list[Finding]:
     findings: list[Finding] = []
@@ -224,6 +233,9 @@ def _jpeg(data: bytes) -> list[Finding]:
         if marker == 0xD9:
             break
         if marker in _JPEG_STANDALONE:
+            continue
+        if marker in (0x00, 0xD8):
+            findings.append(Finding("damaged structure", f"a stray FF{marker:02X} between segments", start))
             continue
         (length,) = struct.unpack_from(">H", data, pos)
         payload = data[pos + 2 : pos + length]
@@ -254,40 +266,66 @@ def _end_of_scan(data: bytes, pos: int) -> int:
 
 
 def _jpeg_segment(marker: int, payload: bytes, offset: int) -> Finding | None:
-    if marker == 0xE0:
-        if payload.startswith(b"JFIF\x00") and len(payload) >= 14:
-            if payload[12] or payload[13]:
-                return Finding("thumbnail", f"JFIF thumbnail {payload[12]}×{payload[13]}", offset)
-            return None
-        if payload.startswith(b"JFXX\x00"):
-            return Finding("thumbnail", "JFIF extension thumbnail", offset)
-    elif marker == 0xE1:
+    """What a segment holds beyond the image itself, or None if it is only the image."""
+    if marker in _JPEG_IMAGE_SEGMENTS:
+        extra = len(payload) - _image_segment_length(marker, payload)
+        if extra:
+            return Finding("hidden data", f"{extra} bytes more than the tables of an FF{marker:02X} segment hold", offset)
+        return None
+    if marker == 0xE0 and payload.startswith(b"JFIF\x00") and len(payload) >= _JFIF_HEADER_LENGTH:
+        if payload[12] or payload[13]:
+            return Finding("thumbnail", f"JFIF thumbnail {payload[12]}×{payload[13]}", offset)
+        if len(payload) > _JFIF_HEADER_LENGTH:
+            return Finding("hidden data", f"{len(payload) - _JFIF_HEADER_LENGTH} bytes after the JFIF header", offset)
+        return None  # the bare header this tool writes
+    if marker == 0xE0 and payload.startswith(b"JFXX\x00"):
+        return Finding("thumbnail", "JFIF extension thumbnail", offset)
+    if marker == 0xE1:
         if payload.startswith(b"Exif\x00"):
             return Finding("EXIF", _exif_summary(payload[6:]), offset)
         if payload.startswith(_XMP):
             return Finding("XMP", f"{len(payload) - len(_XMP)} bytes of descriptive metadata", offset)
         if payload.startswith(_XMP_EXTENSION):
             return Finding("extended XMP", f"{len(payload) - len(_XMP_EXTENSION)} bytes", offset)
-    elif marker == 0xE2:
+    if marker == 0xE2:
         if payload.startswith(b"ICC_PROFILE\x00"):
             return Finding("ICC profile", "colour profile (names a device or software, and a date)", offset)
         if payload.startswith(b"MPF\x00"):
             return Finding("MPF", "index of secondary images (previews, depth maps) stored after the main one", offset)
-    elif marker == 0xED:
-        if payload.startswith(b"Photoshop 3.0\x00"):
-            return Finding("IPTC/Photoshop (APP13)", _photoshop_summary(payload[14:]), offset)
-    elif marker == 0xEB:
+    if marker == 0xED and payload.startswith(b"Photoshop 3.0\x00"):
+        return Finding("IPTC/Photoshop (APP13)", _photoshop_summary(payload[14:]), offset)
+    if marker == 0xEB:
         kind = "JUMBF (APP11)" if payload.startswith(b"JP") else "APP11 segment"
         return Finding(kind, "content credentials or other boxes (C2PA can name the author and device)", offset)
-    elif marker == 0xEE and payload.startswith(b"Adobe") and len(payload) == 12:
-        return None  # colour transform flag only
-    elif marker == 0xFE:
+    if marker == 0xFE:
         return Finding("comment (COM)", f"{len(payload)} bytes of text", offset)
-    elif 0xF0 <= marker <= 0xFD:
-        return Finding(f"unknown segment FF{marker:02X}", f"{len(payload)} bytes", offset)
-    else:
-        return None  # frame, tables, scans: the image itself
-    return Finding(f"APP{marker - 0xE0} segment", f"{len(payload)} bytes, starting {_preview(payload)}", offset)
+    if 0xE0 <= marker <= 0xEF:  # APP3-APP10, APP12, APP14, APP15 and unrecognised APP0-APP2, APP13
+        return Finding(f"APP{marker - 0xE0} segment", f"{len(payload)} bytes, starting {_preview(payload)}", offset)
+    return Finding(f"unknown segment FF{marker:02X}", f"{len(payload)} bytes, starting {_preview(payload)}", offset)
+
+
+def _image_segment_length(marker: int, payload: bytes) -> int:
+    """How many bytes of an image segment's payload its own fields account for."""
+    if marker in _JPEG_FRAMES:  # precision, height, width, components, 3 bytes per component
+        return 6 + 3 * payload[5]
+    if marker == 0xDA:  # components, 2 bytes per component, spectral selection and approximation
+        return 1 + 2 * payload[0] + 3
+    if marker in (0xDC, 0xDD):  # number of lines, restart interval
+        return 2
+    if marker == 0xCC:  # arithmetic-coding conditioning: 2 bytes per table
+        return len(payload) - len(payload) % 2
+    pos = 0
+    while pos < len(payload):  # DQT: precision/id + 64 values; DHT: class/id + 16 counts + codes
+        if marker == 0xDB:
+            size = 1 + 64 * (2 if payload[pos] >> 4 else 1)
+        elif pos + 17 <= len(payload):
+            size = 17 + sum(payload[pos + 1 : pos + 17])
+        else:
+            break
+        if pos + size > len(payload):
+            break
+        pos += size
+    return pos
 
 
 def _photoshop_summary(resources: bytes) -> str:
