@@ -53,7 +53,11 @@ def anonymise(
     shape: Shape = Shape.ELLIPSE,
     rng: np.random.Generator | None = None,
 ) -> np.ndarray:
-    """A copy of `pixels` (H×W×3 uint8) with every region destroyed by `method`."""
+    """A copy of `pixels` (H×W×3 uint8) with every region destroyed by `method`.
+
+    `method` and `shape` are their enums or exact names; anything else is a ValueError, never
+    another method or shape in its place."""
+    method, shape = Method(method), Shape(shape)
     rng = rng or fresh_rng()
     out = pixels.copy()
     height, width = out.shape[:2]

@@ -2,24 +2,37 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
 import os
+from dataclasses import dataclass, field
+from enum import Enum
+from numbers import Integral, Real
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 
 from .anonymise import Method, anonymise
 from .check import verify_no_metadata
 from .decode import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, read_photo
-from .detect import DEFAULT_DETECTOR, Detector, detect_faces, load_detector
+from .detect import DEFAULT_DETECTOR, DETECTORS, Detector, detect_faces, load_detector
 from .encode import DEFAULT_QUALITY, OutputFormat, encode_image, output_format_for, verify_encoded, write_atomically
-from .errors import OutputError, OutputExists
+from .errors import InvalidSetting, OutputError, OutputExists
 from .regions import DEFAULT_PADDING, Region, Shape, combined_mask, regions_from_detections
+
+
+MIN_PADDING = 1.0
+"""Detected boxes are tight around eyes and mouth: a smaller region would leave part of them intact."""
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything that decides how a photo is anonymised. The defaults are the safe ones."""
+    """Everything that decides how a photo is anonymised. The defaults are the safe ones.
+
+    Every value is checked when a Settings is made (InvalidSetting otherwise), so no typo or
+    out-of-range number can quietly weaken protection: methods and shapes are their enum or its
+    exact name, the padding is at least 1, and detector options are those the detector knows.
+    """
 
     method: Method = Method.MOSAIC
     shape: Shape = Shape.ELLIPSE
@@ -29,8 +42,112 @@ class Settings:
     max_pixels: int = DEFAULT_MAX_PIXELS
     quality: int = DEFAULT_QUALITY
 
+    def __post_init__(self):
+        for name, check in _FIELD_CHECKS.items():
+            object.__setattr__(self, name, check(name, getattr(self, name)))
+
     def load_detector(self) -> Detector:
         return load_detector(self.detector, **self.detector_options)
+
+
+def _member(enum: type[Enum]) -> Callable[[str, Any], Enum]:
+    def check(name: str, value: Any) -> Enum:
+        if isinstance(value, enum):
+            return value
+        for member in enum:
+            if isinstance(value, str) and value == member.value:
+                return member
+        choices = ", ".join(repr(member.value) for member in enum)
+        raise InvalidSetting(f"{name} must be one of {choices}, not {value!r}")
+
+    return check
+
+
+def _number(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+        raise InvalidSetting(f"{name} must be a finite number, not {value!r}")
+    return float(value)
+
+
+def _whole(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise InvalidSetting(f"{name} must be a whole number, not {value!r}")
+    return int(value)
+
+
+def _padding(name: str, value: Any) -> float:
+    value = _number(name, value)
+    if value < MIN_PADDING:
+        raise InvalidSetting(f"{name} must be at least {MIN_PADDING:g} (the box the detector finds, or larger), not {value:g}")
+    return value
+
+
+def _detector(name: str, value: Any) -> str:
+    if value not in DETECTORS:
+        raise InvalidSetting(f"{name} must be one of {', '.join(map(repr, sorted(DETECTORS)))}, not {value!r}")
+    return value
+
+
+def _at_least_one(name: str, value: Any) -> int:
+    value = _whole(name, value)
+    if value < 1:
+        raise InvalidSetting(f"{name} must be 1 or more, not {value}")
+    return value
+
+
+def _quality(name: str, value: Any) -> int:
+    value = _whole(name, value)
+    if not 1 <= value <= 100:
+        raise InvalidSetting(f"{name} must be from 1 to 100, not {value}")
+    return value
+
+
+def _threshold(name: str, value: Any) -> float:
+    value = _number(name, value)
+    if not 0 < value < 1:
+        raise InvalidSetting(f"{name} must be between 0 and 1, not {value:g}")
+    return value
+
+
+def _flag(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidSetting(f"{name} must be True or False, not {value!r}")
+    return value
+
+
+DETECTOR_OPTIONS: dict[str, Callable[[str, Any], Any]] = {
+    "threshold": _threshold,
+    "fast": _flag,
+}
+"""The detector options a Settings accepts, each with its check (a new option gets an entry here)."""
+
+
+def _detector_options(name: str, value: Any) -> dict:
+    if not isinstance(value, dict):
+        raise InvalidSetting(f"{name} must be a dict, not {value!r}")
+    unknown = sorted(set(value) - set(DETECTOR_OPTIONS), key=str)
+    if unknown:
+        raise InvalidSetting(f"unknown detector option {unknown[0]!r}; known: {', '.join(sorted(DETECTOR_OPTIONS))}")
+    return {key: DETECTOR_OPTIONS[key](key, option) for key, option in value.items()}
+
+
+_FIELD_CHECKS: dict[str, Callable[[str, Any], Any]] = {
+    "method": _member(Method),
+    "shape": _member(Shape),
+    "padding": _padding,
+    "detector": _detector,
+    "detector_options": _detector_options,
+    "max_pixels": _at_least_one,
+    "quality": _quality,
+}
+
+
+def check_setting(name: str, value: Any) -> Any:
+    """`value` as Settings would hold it for field `name` (or detector option `name`), or InvalidSetting."""
+    check = _FIELD_CHECKS.get(name) or DETECTOR_OPTIONS.get(name)
+    if check is None:
+        raise InvalidSetting(f"unknown setting {name!r}")
+    return check(name, value)
 
 
 @dataclass(frozen=True, eq=False)

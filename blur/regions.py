@@ -74,7 +74,7 @@ def regions_from_detections(
 def region_mask(region: Region, height: int, width: int, shape: Shape) -> np.ndarray:
     """Boolean mask over the clipped box of `region` (same shape as that box)."""
     x0, y0, x1, y1 = region.clipped(height, width)
-    if shape is Shape.RECTANGLE:
+    if Shape(shape) is Shape.RECTANGLE:
         return np.ones((y1 - y0, x1 - x0), bool)
     # Ellipse inscribed in the full (unclipped) box, so a face cut by the image edge is covered to the edge.
     cx = (region.x0 + region.x1) / 2

@@ -12,7 +12,7 @@ from blur.decode import IMAGE_EXTENSIONS
 from blur.detect import load_detector
 from blur.errors import BlurError
 
-from .main import ExitStatus, _unit_float, printable
+from .main import ExitStatus, printable, setting_type
 
 
 SHOWN_WEAK = 10
@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("paths", nargs="+", metavar="FILE", help="photos, or folders searched recursively")
     parser.add_argument("--no-faces", action="store_true", help="check metadata only (fast: no face detection)")
-    parser.add_argument("--threshold", type=_unit_float, default=FACE_ALARM_THRESHOLD, metavar="T",
+    parser.add_argument("--threshold", type=setting_type("threshold", float), default=FACE_ALARM_THRESHOLD, metavar="T",
                         help=f"a face scoring T or more fails the check (default {FACE_ALARM_THRESHOLD}); weaker "
                              f"candidates down to {FACE_CHECK_THRESHOLD} are listed to look at")
     return parser

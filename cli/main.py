@@ -15,8 +15,8 @@ from blur.anonymise import Method
 from blur.batch import Outcome, Status, plan_jobs, run_batch, summarise, write_report
 from blur.decode import DEFAULT_MAX_PIXELS
 from blur.detect import DETECTORS, DEFAULT_DETECTOR
-from blur.errors import BlurError
-from blur.pipeline import Settings
+from blur.errors import BlurError, InvalidSetting
+from blur.pipeline import Settings, check_setting
 from blur.regions import DEFAULT_PADDING, Shape
 
 
@@ -48,8 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "solid: black fill. Both are irreversible")
     parser.add_argument("--shape", choices=[s.value for s in Shape], default=Shape.ELLIPSE.value,
                         help="shape of each destroyed region (default: ellipse)")
-    parser.add_argument("--padding", type=_positive_float, default=DEFAULT_PADDING, metavar="F",
-                        help=f"grow each detected face box by this factor (default: {DEFAULT_PADDING})")
+    parser.add_argument("--padding", type=setting_type("padding", float), default=DEFAULT_PADDING, metavar="F",
+                        help=f"grow each detected face box by this factor, 1 or more (default: {DEFAULT_PADDING})")
     add_detection_arguments(parser)
     parser.add_argument("-j", "--workers", type=_positive_int, metavar="N",
                         help="worker processes (default: one per CPU core)")
@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="write a report of every file (faces, boxes, status, errors): JSON, or CSV if FILE ends in .csv")
     parser.add_argument("--max-megapixels", type=_positive_float, default=DEFAULT_MAX_PIXELS / 1e6, metavar="N",
                         help=f"refuse larger images (default: {DEFAULT_MAX_PIXELS / 1e6:.0f})")
-    parser.add_argument("--quality", type=_quality, default=92, metavar="Q",
+    parser.add_argument("--quality", type=setting_type("quality", int), default=92, metavar="Q",
                         help="JPEG/WebP quality, 1-100 (default: 92)")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
@@ -70,7 +70,7 @@ def add_detection_arguments(parser: argparse.ArgumentParser, show_detector: bool
     """--detector, --threshold and --fast: the same on every command that finds faces."""
     parser.add_argument("--detector", choices=sorted(DETECTORS), default=DEFAULT_DETECTOR,
                         help=f"face detector (default: {DEFAULT_DETECTOR})" if show_detector else argparse.SUPPRESS)
-    parser.add_argument("--threshold", type=_unit_float, metavar="T",
+    parser.add_argument("--threshold", type=setting_type("threshold", float), metavar="T",
                         help="detection threshold between 0 and 1; lower finds more faces and more false alarms")
     parser.add_argument("--fast", action="store_true",
                         help="look at fewer views of each photo: 2 to 4 times quicker, and misses more small and "
@@ -86,6 +86,7 @@ def detector_options_from(args: argparse.Namespace) -> dict:
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
+    """The Settings the arguments choose; InvalidSetting if they are out of range."""
     return Settings(
         method=Method(args.method),
         shape=Shape(args.shape),
@@ -131,7 +132,11 @@ def anonymise_paths(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits 0 for --help/--version and 2 for bad usage
         return int(exc.code or 0)
-    settings = settings_from(args)
+    try:
+        settings = settings_from(args)
+    except InvalidSetting as exc:
+        print(f"blur: {exc}", file=stderr)
+        return ExitStatus.USAGE
     jobs = plan_jobs(args.paths, args.output, random_names=args.random_names)
     if not jobs:
         print("blur: no photos found in the given folders", file=stderr)
@@ -234,13 +239,6 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _unit_float(text: str) -> float:
-    value = float(text)
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError("must be between 0 and 1")
-    return value
-
-
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -248,11 +246,17 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _quality(text: str) -> int:
-    value = int(text)
-    if not 1 <= value <= 100:
-        raise argparse.ArgumentTypeError("must be from 1 to 100")
-    return value
+def setting_type(name: str, convert: Callable[[str], object]) -> Callable[[str], object]:
+    """An argparse type that reads a number and checks it as Settings does (one rule, one message)."""
+
+    def parse(text: str) -> object:
+        try:
+            return check_setting(name, convert(text))
+        except InvalidSetting as exc:
+            raise argparse.ArgumentTypeError(str(exc).removeprefix(f"{name} ")) from None
+
+    parse.__name__ = convert.__name__  # argparse names the expected type after it: "invalid float value"
+    return parse
 
 
 def console() -> None:

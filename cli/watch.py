@@ -11,11 +11,11 @@ from typing import TextIO
 from blur.anonymise import Method
 from blur.batch import summarise
 from blur.decode import DEFAULT_MAX_PIXELS
-from blur.errors import BlurError
+from blur.errors import BlurError, InvalidSetting
 from blur.regions import DEFAULT_PADDING, Shape
 from blur.watch import DEFAULT_INTERVAL, DEFAULT_SETTLE, REPORT_NAME, STATE_NAME, watch_folder
 
-from .main import ExitStatus, _positive_float, _quality, add_detection_arguments, outcome_line, settings_from
+from .main import ExitStatus, _positive_float, add_detection_arguments, outcome_line, setting_type, settings_from
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,12 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="mosaic (default) or solid; both are irreversible")
     parser.add_argument("--shape", choices=[s.value for s in Shape], default=Shape.ELLIPSE.value,
                         help="shape of each destroyed region (default: ellipse)")
-    parser.add_argument("--padding", type=_positive_float, default=DEFAULT_PADDING, metavar="F",
-                        help=f"grow each detected face box by this factor (default: {DEFAULT_PADDING})")
+    parser.add_argument("--padding", type=setting_type("padding", float), default=DEFAULT_PADDING, metavar="F",
+                        help=f"grow each detected face box by this factor, 1 or more (default: {DEFAULT_PADDING})")
     add_detection_arguments(parser)
     parser.add_argument("--max-megapixels", type=_positive_float, default=DEFAULT_MAX_PIXELS / 1e6, metavar="N",
                         help=f"refuse larger images (default: {DEFAULT_MAX_PIXELS / 1e6:.0f})")
-    parser.add_argument("--quality", type=_quality, default=92, metavar="Q", help="JPEG/WebP quality, 1-100 (default: 92)")
+    parser.add_argument("--quality", type=setting_type("quality", int), default=92, metavar="Q", help="JPEG/WebP quality, 1-100 (default: 92)")
     return parser
 
 
@@ -56,6 +56,11 @@ def watch_command(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
+    try:
+        settings = settings_from(args)
+    except InvalidSetting as exc:
+        print(f"blur watch: {exc}", file=stderr)
+        return ExitStatus.USAGE
     stop = SignalStop()
     working = True  # a photo may be in progress: a second Ctrl-C abandons it
     received: list[int] = []
@@ -71,7 +76,7 @@ def watch_command(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
     try:
         try:
             print(f"blur watch: watching {args.input} -> {args.output}; Ctrl-C to stop", file=stderr, flush=True)
-            for outcome in watch_folder(args.input, args.output, settings_from(args), settle=args.settle,
+            for outcome in watch_folder(args.input, args.output, settings, settle=args.settle,
                                         interval=args.interval, random_names=args.random_names, stop=stop):
                 outcomes.append(outcome)
                 print(outcome_line(outcome), file=stdout, flush=True)

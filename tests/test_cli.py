@@ -63,6 +63,24 @@ def test_usage_errors_exit_with_2(argv, capsys):
     assert run(*argv)[0] == ExitStatus.USAGE
 
 
+@pytest.mark.parametrize("command", [[], ["watch", "out"], ["review", "--no-browser"]])
+@pytest.mark.parametrize("option", [["--padding", "0.3"], ["--padding", "-3"], ["--padding", "nan"],
+                                    ["--threshold", "0"], ["--threshold", "inf"], ["--quality", "0"]])
+def test_settings_that_weaken_protection_are_usage_errors(photos, tmp_path, command, option, capsys):
+    argv = [*command[:1], str(photos / "astronaut.jpg"), *command[1:]]
+    if command and command[0] == "watch":
+        argv = ["watch", str(photos), str(tmp_path / "out")]
+    code, out, err = run(*argv, *option)
+    assert code == ExitStatus.USAGE
+    assert option[0] in capsys.readouterr().err + err
+    assert not list(photos.glob("*.blurred.*")) and not (tmp_path / "out").exists()
+
+
+def test_a_tiny_pixel_limit_is_a_usage_error(photos):
+    code, _, err = run(str(photos / "astronaut.jpg"), "--max-megapixels", "1e-9")
+    assert code == ExitStatus.USAGE and "max_pixels" in err
+
+
 def test_an_empty_folder_is_a_usage_error(tmp_path):
     code, _, err = run(str(tmp_path))
     assert code == ExitStatus.USAGE and "no photos" in err
