@@ -27,6 +27,14 @@ class ExitStatus(IntEnum):
     INTERRUPTED = 130
 
 
+SUBCOMMANDS_HELP = """\
+other commands (each has its own --help):
+  blur review PATH...    check every photo in your web browser: cover missed faces, then save
+  blur check FILE...     before posting: list leftover metadata and faces still visible
+  blur watch IN OUT      anonymise every photo copied into the folder IN, into OUT, until stopped
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="blur",
@@ -35,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
             "(no GPS, camera serials, times or thumbnails). Originals are never modified. "
             "Check the results by eye before posting: no detector finds every face."
         ),
+        epilog=SUBCOMMANDS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="photos, or folders searched recursively")
     parser.add_argument("-o", "--output", metavar="DIR",

@@ -110,3 +110,11 @@ def test_every_detecting_command_takes_the_same_detection_options(command):
     default = load_detector(args.detector, **detector_options_from(parser.parse_args(paths)))
     assert default.pyramid != FAST
     assert default.threshold == DEFAULT_THRESHOLD
+
+
+def test_help_lists_every_subcommand(capsys):
+    assert run("--help")[0] == ExitStatus.OK
+    out = capsys.readouterr().out  # argparse prints help on the process's stdout
+    for command in ("review", "check", "watch"):
+        assert f"  blur {command} " in out
+        assert run(command, "--help")[0] == ExitStatus.OK
