@@ -347,7 +347,7 @@ def write_report(outcomes: list[Outcome], path: str | Path, settings: Settings) 
         )
     # A file name that is not valid UTF-8 becomes a \udcXX escape: valid JSON that json.loads and
     # os.fsencode turn back into the original bytes, instead of bytes that break every JSON parser.
-    write_atomically(text.encode("utf-8", "backslashreplace"), path, overwrite=True)
+    write_atomically(text.encode("utf-8", "backslashreplace"), path, overwrite=True, private=True)
 
 
 def _csv_report(records: list[dict]) -> str:

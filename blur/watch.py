@@ -125,7 +125,7 @@ class WatchState:
             "size": fingerprint.size, "mtime_ns": fingerprint.mtime_ns, "record": outcome.record(),
         }
         data = json.dumps({"version": 1, "files": self.entries}, indent=1, ensure_ascii=False)
-        write_atomically(data.encode("utf-8", "surrogateescape"), self.path, overwrite=True)
+        write_atomically(data.encode("utf-8", "surrogateescape"), self.path, overwrite=True, private=True)
 
     def outcomes(self) -> list[Outcome]:
         return [_outcome_from(entry["record"]) for entry in self.entries.values()]

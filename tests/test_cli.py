@@ -5,7 +5,9 @@ from __future__ import annotations
 import importlib
 import io
 import json
+import os
 import shutil
+import stat
 
 import pytest
 
@@ -118,3 +120,16 @@ def test_help_lists_every_subcommand(capsys):
     for command in ("review", "check", "watch"):
         assert f"  blur {command} " in out
         assert run(command, "--help")[0] == ExitStatus.OK
+
+
+@pytest.mark.skipif(not hasattr(os, "fchmod"), reason="POSIX permissions")
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_outputs_follow_the_umask_and_reports_stay_private(photos, tmp_path, umask):
+    previous = os.umask(umask)
+    try:
+        code, _, err = run(str(photos / "astronaut.jpg"), "-o", str(tmp_path / "out"), "--report", str(tmp_path / "r.json"))
+    finally:
+        os.umask(previous)
+    assert code == ExitStatus.OK, err
+    assert stat.S_IMODE((tmp_path / "out" / "astronaut.blurred.jpg").stat().st_mode) == 0o666 & ~umask
+    assert stat.S_IMODE((tmp_path / "r.json").stat().st_mode) == 0o600
