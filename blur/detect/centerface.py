@@ -6,6 +6,8 @@ and needs no extra dependency.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import importlib.resources
 from collections import OrderedDict
 from pathlib import Path
@@ -78,6 +80,12 @@ class CenterFace:
 
     def detect(self, pixels: np.ndarray) -> list[Detection]:
         return detect_fused(pixels, self.infer, self.pyramid, self.threshold, source=self.name)
+
+    def describe(self) -> dict:
+        if not hasattr(self, "_sha256"):
+            self._sha256 = hashlib.sha256(self._model).hexdigest()
+        return {"name": self.name, "model": self._path.name, "model_sha256": self._sha256, "threshold": self.threshold,
+                "views": dataclasses.asdict(self.pyramid), "opencv": cv2.__version__}
 
     def infer(self, rgb: np.ndarray, threshold: float = CANDIDATE_THRESHOLD) -> np.ndarray:
         """One view's raw candidates at or above `threshold` (N×5: x0, y0, x1, y1, score) in `rgb`,
