@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -133,3 +134,41 @@ def test_outputs_follow_the_umask_and_reports_stay_private(photos, tmp_path, uma
     assert code == ExitStatus.OK, err
     assert stat.S_IMODE((tmp_path / "out" / "astronaut.blurred.jpg").stat().st_mode) == 0o666 & ~umask
     assert stat.S_IMODE((tmp_path / "r.json").stat().st_mode) == 0o600
+
+
+def test_a_report_inside_the_output_folder_is_refused_with_random_names_and_noted_without(photos, tmp_path):
+    out = tmp_path / "out"
+    code, _, err = run(str(photos), "-o", str(out), "--random-names", "--report", str(out / "report.json"))
+    assert code == ExitStatus.USAGE and "inside the output folder" in err and "random name" in err
+    assert not out.exists()
+    code, _, err = run(str(photos / "astronaut.jpg"), "-o", str(out), "--report", str(out / "report.json"))
+    assert code == ExitStatus.OK and "note: the report" in err and (out / "report.json").is_file()
+    code, _, err = run(str(photos / "astronaut.jpg"), "-o", str(out), "--random-names", "--report", str(tmp_path / "r.json"))
+    assert code == ExitStatus.OK and "note" not in err
+
+
+def test_a_resumed_run_does_not_say_no_faces_were_destroyed(photos):
+    assert run(str(photos / "astronaut.jpg"), "-j", "1")[0] == ExitStatus.OK
+    code, _, err = run(str(photos / "astronaut.jpg"), "-j", "1")
+    assert code == ExitStatus.OK
+    assert "1 photo: 0 anonymised (0 faces destroyed), 1 already done earlier, 0 failed" in err
+
+
+def test_files_that_are_not_photos_are_counted_and_listed_in_the_report(photos, tmp_path):
+    for name in ("IMG_1.CR2", "IMG_2.dng", "clip.mp4", "notes.txt"):
+        (photos / name).write_bytes(b"not read")
+    report = tmp_path / "r.json"
+    code, out, err = run(str(photos), "-o", str(tmp_path / "out"), "--report", str(report), "-j", "1")
+    assert code == ExitStatus.OK, err
+    assert "3 photos: 3 anonymised" in err
+    assert "Not read: 2 camera raw files: export them as JPEG or TIFF first, 1 video, 1 other file (the report lists them)" in err
+    assert "IMG_1" not in out  # listed in the report, not one line each
+    files = {Path(f["input"]).name: f for f in json.loads(report.read_text())["files"]}
+    assert {name for name, f in files.items() if f["status"] == "not read"} == {"IMG_1.CR2", "IMG_2.dng", "clip.mp4", "notes.txt"}
+    assert json.loads(report.read_text())["summary"]["not read"] == 4
+
+
+def test_a_raw_file_given_by_name_fails_clearly(photos):
+    (photos / "IMG_1.dng").write_bytes(b"II*\x00\x08\x00\x00\x00")
+    code, out, _ = run(str(photos / "IMG_1.dng"))
+    assert code == ExitStatus.SOME_FAILED and "camera raw file" in out and "export it as JPEG or TIFF" in out

@@ -153,3 +153,25 @@ def test_read_photo_reports_missing_and_folder(tmp_path):
         read_photo(tmp_path / "missing.jpg")
     with pytest.raises(UnreadableImage, match="folder"):
         read_photo(tmp_path)
+
+
+def _tiff_with(tags: dict[int, tuple[int, object]]) -> bytes:
+    from PIL import TiffImagePlugin
+
+    info = TiffImagePlugin.ImageFileDirectory_v2()
+    for tag, (kind, value) in tags.items():
+        info[tag] = value
+        info.tagtype[tag] = kind
+    pixels = np.random.default_rng(5).integers(0, 256, (8, 8, 3), dtype=np.uint8)  # a raw file's tiny preview
+    return encoded(pixels, "TIFF", tiffinfo=info)
+
+
+@pytest.mark.parametrize("tags", [{50706: (1, b"\x01\x04\x00\x00")}, {254: (4, 1)}], ids=["DNG", "preview first"])
+def test_camera_raw_files_are_refused_not_reduced_to_their_preview(tags):
+    """A DNG (or any TIFF whose first image is a reduced preview) named .tif: by its content."""
+    with pytest.raises(UnsupportedImage, match="camera raw|preview"):
+        decode_photo(_tiff_with(tags))
+
+
+def test_an_ordinary_tiff_is_still_read():
+    assert decode_photo(_tiff_with({254: (4, 0)})).pixels.shape == (8, 8, 3)
