@@ -61,7 +61,11 @@ def anonymise(
     rng: np.random.Generator | None = None,
 ) -> np.ndarray:
     """A copy of `pixels` (H×W×3 uint8) with every region destroyed by `method`, in `shape` unless
-    the region has a shape of its own."""
+    the region has a shape of its own.
+
+    `method` and `shape` are their enums or exact names; anything else is a ValueError, never
+    another method or shape in its place."""
+    method, shape = Method(method), Shape(shape)
     rng = rng or fresh_rng()
     out = pixels.copy()
     height, width = out.shape[:2]

@@ -10,7 +10,6 @@ import csv
 import io
 import json
 import os
-import secrets
 import signal
 import time
 from collections import deque
@@ -22,13 +21,16 @@ from dataclasses import dataclass, field
 from enum import Enum
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Protocol
 
-from .decode import IMAGE_EXTENSIONS, sniff_format
+from . import __version__
+from .decode import sniff_format
 from .detect import Detector
 from .encode import output_format_for, remove_stale_temporaries, write_atomically
 from .errors import BlurError, OutputExists
-from .pipeline import Settings, anonymise_file
+from .kinds import NOT_READ_KINDS, Kind, kind_of, kind_of_file
+from .names import is_random_output, random_stem
+from .pipeline import SECOND_LOOK, Settings, anonymise_file
 
 OUTPUT_TAG = ".blurred"
 """Inserted before the extension of every output: photo.jpg -> photo.blurred.jpg."""
@@ -44,6 +46,8 @@ class Status(Enum):
     DONE = "done"
     SKIPPED = "skipped"
     FAILED = "failed"
+    NOT_READ = "not read"
+    """A file in a folder that is not a photo this tool reads (camera raw, video, anything else)."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,8 @@ class Job:
     destination: Path
     problem: str | None = None
     """Set when planning already knows this job cannot run (missing file, clashing output)."""
+    not_read: Kind | None = None
+    """Set for a file found in a folder that is not a photo this tool reads; `problem` says why."""
 
 
 @dataclass
@@ -61,10 +67,13 @@ class Outcome:
     source: Path
     destination: Path | None
     status: Status
-    faces: list[dict] = field(default_factory=list)
+    faces: list[dict] | None = field(default_factory=list)
+    """The regions destroyed; None when not known (a photo done by an earlier run is not looked at again)."""
     method: str = ""
     error: str | None = None
     seconds: float = 0.0
+    processing: dict | None = None
+    """How the photo was anonymised (`describe_processing`), for the photos anonymised in this run."""
 
     def record(self) -> dict:
         return {
@@ -75,7 +84,31 @@ class Outcome:
             "method": self.method,
             "error": self.error,
             "seconds": round(self.seconds, 3),
+            "processing": self.processing,
         }
+
+
+def describe_processing(settings: Settings, detector: Detector) -> dict:
+    """Everything that decided how a photo was anonymised: the tool's version, every setting, and
+    the detector's own description (model file and hash, threshold, views)."""
+    describe = getattr(detector, "describe", None)
+    return {
+        "tool": f"soft-focus {__version__}",
+        "settings": settings_record(settings),
+        "detector": describe() if describe else {"name": detector.name},
+    }
+
+
+def settings_record(settings: Settings) -> dict:
+    return {
+        "method": settings.method.value,
+        "shape": settings.shape.value,
+        "padding": settings.padding,
+        "detector": settings.detector,
+        "detector_options": settings.detector_options,
+        "max_pixels": settings.max_pixels,
+        "quality": settings.quality,
+    }
 
 
 def plan_jobs(
@@ -83,33 +116,45 @@ def plan_jobs(
     output_dir: str | Path | None = None,
     *,
     random_names: bool = False,
+    not_read: bool = False,
 ) -> list[Job]:
     """One job per photo: files as given, folders searched recursively for photo extensions.
 
     Outputs go beside each input as <stem>.blurred.<ext>, or under `output_dir` mirroring each
     folder's layout. With `random_names`, outputs get random names (flat in `output_dir` if given),
-    so neither file nor folder names travel with the photo.
+    so neither file nor folder names travel with the photo; the same photo gets the same name on
+    every run (see `blur.names`). The tool's own outputs are never inputs. A file given by name
+    that is no photo (a camera raw file, a video) fails with the reason. With `not_read`, each
+    other file found in the folders also gets a job, which only reports it as not read.
     """
     output_dir = Path(output_dir) if output_dir is not None else None
     jobs: list[Job] = []
     for given in map(Path, paths):
         if given.is_dir():
-            for photo, problem in _photos_in(given, output_dir):
+            for path, problem in _files_in(given, output_dir):
+                kind = None if problem else kind_of_file(path)
                 if problem:
-                    jobs.append(Job(photo, photo, problem))
-                else:
-                    jobs.append(Job(photo, _destination(photo, given, output_dir, random_names)))
+                    jobs.append(Job(path, path, problem))
+                elif kind is Kind.PHOTO:
+                    jobs.append(Job(path, _destination(path, given, output_dir, random_names)))
+                elif not_read:
+                    jobs.append(Job(path, path, NOT_READ_KINDS[kind], not_read=kind))
         elif given.exists() or given.is_symlink():
-            jobs.append(Job(given, _destination(given, None, output_dir, random_names)))
+            kind = kind_of_file(given)
+            if kind is Kind.PHOTO or not given.is_file():
+                jobs.append(Job(given, _destination(given, None, output_dir, random_names)))
+            else:  # claims no output name, so it cannot block a photo of the same name
+                jobs.append(Job(given, given, NOT_READ_KINDS[kind]))
         else:
             jobs.append(Job(given, given, problem="no such file or folder"))
     return _mark_clashes(jobs)
 
 
-def _photos_in(folder: Path, output_dir: Path | None) -> Iterator[tuple[Path, str | None]]:
-    """(path, None) for each photo under `folder`; (path, problem) for each folder that cannot be
-    searched, so no photo is left out silently. Links to folders are reported, not followed: they
-    can loop, and outputs beside the photos would land outside the folder given."""
+def _files_in(folder: Path, output_dir: Path | None) -> Iterator[tuple[Path, str | None]]:
+    """(path, None) for each file under `folder` that the tool did not write itself; (path,
+    problem) for each folder that cannot be searched, so no photo is left out silently. Links to
+    folders are reported, not followed: they can loop, and outputs beside the photos would land
+    outside the folder given."""
     skip = output_dir.resolve() if output_dir is not None and output_dir.exists() else None
     unreadable: list[OSError] = []
     for root, dirs, files in os.walk(folder, onerror=unreadable.append):
@@ -124,7 +169,7 @@ def _photos_in(folder: Path, output_dir: Path | None) -> Iterator[tuple[Path, st
             yield Path(root, name), "is a link to a folder, which is not followed; give that folder itself to include it"
         for name in sorted(files):
             path = Path(root, name)
-            if path.suffix.lower() in IMAGE_EXTENSIONS and not _is_our_output(path):
+            if not is_our_output(path):
                 yield path, None
     yield from ((Path(error.filename), _folder_problem(error)) for error in unreadable)
 
@@ -133,15 +178,18 @@ def _folder_problem(error: OSError) -> str:
     return f"cannot search this folder ({error.strerror or error}); its photos were not anonymised"
 
 
-def _is_our_output(path: Path) -> bool:
-    return path.stem.endswith(OUTPUT_TAG) or path.name.startswith(".blur-")
+def is_our_output(path: Path) -> bool:
+    """Whether `path` names a file this tool writes: a copy (named or random), a temporary, its state."""
+    if path.name.startswith(".blur-"):
+        return True
+    return kind_of(path) is Kind.PHOTO and (path.stem.endswith(OUTPUT_TAG) or is_random_output(path))
 
 
 def _destination(source: Path, root: Path | None, output_dir: Path | None, random_names: bool) -> Path:
     extension = expected_extension(source)
     if random_names:
         folder = output_dir if output_dir is not None else source.parent
-        return folder / (secrets.token_hex(8) + extension)
+        return folder / (random_stem(source) + extension)
     name = source.stem + OUTPUT_TAG + extension
     if output_dir is None:
         return source.parent / name
@@ -178,16 +226,18 @@ def run_job(job: Job, settings: Settings, *, overwrite: bool = False, detector: 
     method = settings.method.value
 
     def outcome(status: Status, error: str | None = None, destination: Path | None = None, faces=()) -> Outcome:
-        return Outcome(job.source, destination, status, list(faces), method, error, time.perf_counter() - started)
+        faces = None if faces is None else list(faces)
+        return Outcome(job.source, destination, status, faces, method, error, time.perf_counter() - started)
 
     if job.problem:
-        return outcome(Status.FAILED, job.problem)
+        return outcome(Status.NOT_READ if job.not_read else Status.FAILED, job.problem)
     if not overwrite and os.path.lexists(job.destination):
-        return outcome(Status.SKIPPED, None, job.destination)
+        return outcome(Status.SKIPPED, None, job.destination, faces=None)
     try:
+        detector = detector or settings.load_detector()
         result = anonymise_file(job.source, job.destination, settings, overwrite=overwrite, detector=detector)
     except OutputExists as exc:
-        return outcome(Status.SKIPPED, None, exc.path)
+        return outcome(Status.SKIPPED, None, exc.path, faces=None)
     except BlurError as exc:
         return outcome(Status.FAILED, str(exc))
     except MemoryError:
@@ -198,7 +248,15 @@ def run_job(job: Job, settings: Settings, *, overwrite: bool = False, detector: 
         {"box": [r.x0, r.y0, r.x1, r.y1], "score": round(r.score, 4), "source": r.source}
         for r in result.regions
     ]
-    return outcome(Status.DONE, None, result.output, faces)
+    done = outcome(Status.DONE, None, result.output, faces)
+    done.processing = describe_processing(settings, detector)
+    return done
+
+
+class StopRequest(Protocol):
+    """Asks a batch to stop: a `threading.Event`, or any flag with `is_set` (set from a signal handler)."""
+
+    def is_set(self) -> bool: ...
 
 
 def run_batch(
@@ -207,20 +265,29 @@ def run_batch(
     *,
     workers: int | None = None,
     overwrite: bool = False,
+    stop: StopRequest | None = None,
 ) -> Iterator[Outcome]:
     """Outcomes of all jobs, in completion order, using `workers` processes (default: all cores).
 
     Each worker builds the detector once. At most `workers` jobs are in flight, so when a worker
     dies (killed, out of memory, a crash in a decoder) the jobs it may have taken down are known:
-    each is run again alone, and only a job that kills its worker when alone fails. On
-    KeyboardInterrupt, queued jobs are dropped and running ones finish their (atomic) write
-    before the interrupt propagates.
+    each is run again alone, and only a job that kills its worker when alone fails. Once `stop`
+    is set, no new job starts: the running ones finish their (atomic) write and their outcomes
+    are yielded, so every photo written is among the outcomes. (On KeyboardInterrupt, queued jobs
+    are dropped and running ones still finish their write, but their outcomes are lost: pass `stop`.)
     """
+    for job in jobs:  # planning already knows their outcome: no worker needed
+        if job.problem:
+            yield run_job(job, settings)
+    jobs = [job for job in jobs if not job.problem]
     _remove_stale_temporaries(jobs)
     workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
+    stopped = (lambda: stop.is_set()) if stop is not None else (lambda: False)
     if workers == 1:
         detector = settings.load_detector() if jobs else None
         for job in jobs:
+            if stopped():
+                return
             yield run_job(job, settings, overwrite=overwrite, detector=detector)
         return
     settings.load_detector()  # a missing model is one clear error here, not a crash in every worker
@@ -230,6 +297,8 @@ def run_batch(
     executor: ProcessPoolExecutor | None = None
     try:
         while queued or suspects or running:
+            if stopped():  # jobs a crashed worker may have been running still run again, alone
+                queued.clear()
             if executor is None:
                 executor = ProcessPoolExecutor(
                     workers, get_context("spawn"), initializer=_start_worker, initargs=(settings, workers)
@@ -315,48 +384,79 @@ def _worker_job(job: Job, overwrite: bool) -> Outcome:
 
 
 def summarise(outcomes: Iterable[Outcome]) -> dict[str, int]:
+    """How many outcomes of each status, and "faces": the faces destroyed in the photos done (this
+    run), as the detector found them first (not the regions added on a second look)."""
     counts = {status.value: 0 for status in Status}
     faces = 0
     for outcome in outcomes:
         counts[outcome.status.value] += 1
-        faces += len(outcome.faces)
+        faces += sum(not face.get("source", "").endswith(SECOND_LOOK) for face in outcome.faces or ())
     counts["faces"] = faces
     return counts
 
 
-def write_report(outcomes: list[Outcome], path: str | Path, settings: Settings) -> None:
-    """Write a JSON report (or CSV if `path` ends in .csv) of every outcome."""
+def write_report(outcomes: list[Outcome], path: str | Path) -> None:
+    """Write a JSON report (or CSV if `path` ends in .csv) of every outcome, readable by the owner only.
+
+    Each photo anonymised names the way it was processed (`describe_processing`): in JSON, an entry
+    of "processing" that its "processed_with" refers to; in CSV, the tool, settings and detector
+    columns. A photo skipped because an earlier run did it takes its faces and processing from the
+    report this one replaces (a resumed batch writes its report where the first run did); without
+    one they are unknown (null). The summary counts this run's outcomes.
+    """
     path = Path(path)
-    records = [outcome.record() for outcome in outcomes]
+    records = _with_earlier_records([outcome.record() for outcome in outcomes], path)
     if path.suffix.lower() == ".csv":
         text = _csv_report(records)
     else:
+        processing: dict[str, dict] = {}
+        ids: dict[str, str] = {}
+        for record in records:
+            description = record.pop("processing")
+            key = json.dumps(description, sort_keys=True)
+            if description is not None and key not in ids:
+                ids[key] = str(len(ids) + 1)
+                processing[ids[key]] = description
+            record["processed_with"] = ids.get(key)
         text = json.dumps(
-            {
-                "settings": {
-                    "method": settings.method.value,
-                    "shape": settings.shape.value,
-                    "padding": settings.padding,
-                    "detector": settings.detector,
-                    "detector_options": settings.detector_options,
-                },
-                "summary": summarise(outcomes),
-                "files": records,
-            },
+            {"processing": processing, "summary": summarise(outcomes), "files": records},
             indent=2,
             ensure_ascii=False,
         )
     # A file name that is not valid UTF-8 becomes a \udcXX escape: valid JSON that json.loads and
     # os.fsencode turn back into the original bytes, instead of bytes that break every JSON parser.
-    write_atomically(text.encode("utf-8", "backslashreplace"), path, overwrite=True)
+    write_atomically(text.encode("utf-8", "backslashreplace"), path, overwrite=True, private=True)
+
+
+def _with_earlier_records(records: list[dict], path: Path) -> list[dict]:
+    """`records`, where skipped photos take their faces and processing from the JSON report at `path`."""
+    if path.suffix.lower() == ".csv" or not any(r["status"] == Status.SKIPPED.value for r in records):
+        return records
+    try:
+        earlier = json.loads(path.read_text(encoding="utf-8", errors="surrogateescape"))
+        processing = earlier["processing"]
+        done = {(r["input"], r["output"]): r for r in earlier["files"] if r["status"] in ("done", "skipped")}
+    except (OSError, ValueError, KeyError, TypeError):  # no earlier report, or not one of ours
+        return records
+    for record in records:
+        before = done.get((record["input"], record["output"]))
+        if record["status"] == Status.SKIPPED.value and before is not None and before.get("faces") is not None:
+            record["faces"] = before["faces"]
+            record["processing"] = processing.get(before.get("processed_with"))
+    return records
 
 
 def _csv_report(records: list[dict]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["input", "output", "status", "faces", "boxes", "method", "error", "seconds"])
+    writer.writerow(["input", "output", "status", "faces", "boxes", "method", "error", "seconds", "tool",
+                     "settings", "detector"])
     for r in records:
-        boxes = json.dumps([face["box"] for face in r["faces"]])
-        writer.writerow([r["input"], r["output"] or "", r["status"], len(r["faces"]), boxes, r["method"],
-                         r["error"] or "", r["seconds"]])
+        known = r["faces"] is not None
+        boxes = json.dumps([face["box"] for face in r["faces"]]) if known else ""
+        processing = r["processing"] or {}
+        described = [json.dumps(processing[key], sort_keys=True) if key in processing else ""
+                     for key in ("settings", "detector")]
+        writer.writerow([r["input"], r["output"] or "", r["status"], len(r["faces"]) if known else "", boxes,
+                         r["method"], r["error"] or "", r["seconds"], processing.get("tool", ""), *described])
     return buffer.getvalue()

@@ -4,12 +4,14 @@ Metadata is found by walking the file's own container structure (JPEG segments, 
 chunks, TIFF directories, GIF blocks, HEIF boxes) instead of asking a decoder what it understood:
 a decoder silently skips what it does not know, and what it skips is exactly what leaks. Anything
 that is not on a short allow-list of format basics is reported, as are bytes after the image's end.
-Faces are searched for with the detector at a low threshold: clear faces fail the check, weaker
-candidates are listed for a person to look at, and candidates that are featureless blobs (faces
-already destroyed) are set aside.
 
-The batch calls `verify_no_metadata` on every encoded output before it is written (fail closed);
-the face search is left to `blur check`, as it would double the detection time of every photo.
+Faces are a gate: every candidate the default detector (its full views, its default threshold)
+would destroy fails the check, unless its middle is a featureless blob (a face already destroyed).
+
+Before every write, the pipeline runs `verify_no_metadata` on the encoded bytes and, on photos
+whose faces it found itself, `faces_left` on their decoded pixels, destroying what it finds
+there; so the tool's own outputs pass `blur check`, and a face the detector only sees once its
+neighbours are destroyed is not left behind.
 """
 
 from __future__ import annotations
@@ -21,20 +23,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .decode import DEFAULT_MAX_PIXELS, decode_photo
-from .detect import Detection, Detector, load_detector
+from .decode import DEFAULT_MAX_PIXELS, decode_photo, max_file_bytes, read_file, sniff_bytes
+from .detect import DEFAULT_DETECTOR, Detection, Detector, load_detector
 from .errors import BlurError, UnreadableImage, VerificationFailed
-
-FACE_CHECK_THRESHOLD = 0.1
-"""Candidates are searched for below the anonymiser's default threshold (0.17), to show borderline faces."""
-
-FACE_ALARM_THRESHOLD = 0.7
-"""Candidates at or above this score count as faces still in the photo (the check fails).
-
-Measured on the 103 wider-dev photos with the fused multi-view detector (benchmarks/check_faces.py):
-at 0.7, none of the tool's own outputs fails, while 88 % of the untouched photos do (70 % at 0.8,
-92 % at 0.6). Weaker candidates are listed to look at.
-"""
 
 
 @dataclass(frozen=True)
@@ -54,11 +45,11 @@ class Finding:
 
 @dataclass(frozen=True)
 class FaceCandidate:
-    """Something the detector takes for a face, and whether it already looks destroyed."""
+    """Something the detector would destroy, and whether it is already destroyed."""
 
     detection: Detection
     destroyed: bool
-    """True when the middle of the box has no detail finer than a quarter of its size (a blob)."""
+    """True when the middle of the box is a featureless blob (see `looks_destroyed`)."""
 
 
 @dataclass(frozen=True)
@@ -68,20 +59,14 @@ class CheckReport:
     format: str
     metadata: tuple[Finding, ...]
     candidates: tuple[FaceCandidate, ...] | None = None
-    """Face candidates at `FACE_CHECK_THRESHOLD` or above; None when faces were not searched for."""
-    alarm_threshold: float = FACE_ALARM_THRESHOLD
+    """Everything the detector would destroy, best first; None when faces were not searched for."""
     face_error: str | None = None
     """Why faces could not be searched for (e.g. an animation), when they could not."""
 
     @property
     def faces(self) -> list[Detection]:
-        """Faces still in the photo: undestroyed candidates at the alarm threshold or above."""
-        return [c.detection for c in self.candidates or () if not c.destroyed and c.detection.score >= self.alarm_threshold]
-
-    @property
-    def possible_faces(self) -> list[Detection]:
-        """Weaker undestroyed candidates, worth a look: often false alarms."""
-        return [c.detection for c in self.candidates or () if not c.destroyed and c.detection.score < self.alarm_threshold]
+        """Faces still in the photo: candidates that are not destroyed blobs."""
+        return [c.detection for c in self.candidates or () if not c.destroyed]
 
     @property
     def clean(self) -> bool:
@@ -89,25 +74,22 @@ class CheckReport:
 
 
 def check_file(path: str | Path, **options) -> CheckReport:
-    """`check_photo` on the file at `path`."""
-    try:
-        data = Path(path).read_bytes()
-    except IsADirectoryError:
-        raise UnreadableImage("is a folder, not a photo") from None
-    except OSError as exc:
-        raise UnreadableImage(f"cannot read this file ({exc.strerror or exc})") from None
-    return check_photo(data, **options)
+    """`check_photo` on the file at `path` (a regular file no larger than a photo within the pixel limit)."""
+    max_pixels = options.get("max_pixels", DEFAULT_MAX_PIXELS)
+    return check_photo(read_file(path, max_bytes=max_file_bytes(max_pixels)), **options)
 
 
 def check_photo(
     data: bytes,
     *,
     faces: bool = True,
-    alarm_threshold: float = FACE_ALARM_THRESHOLD,
     detector: Detector | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> CheckReport:
-    """The identifying metadata in `data` and, if `faces`, the face candidates in its pixels."""
+    """The identifying metadata in `data` and, if `faces`, what the detector would still destroy in it.
+
+    `detector` defaults to the default detector at its default threshold; pass a stricter one
+    (a lower threshold) to look harder, never a weaker one."""
     kind = image_format(data)
     metadata = tuple(find_metadata(data))
     candidates = error = None
@@ -118,47 +100,62 @@ def check_photo(
             error = str(exc)
         else:
             candidates = tuple(find_face_candidates(pixels, detector))
-    return CheckReport(kind, metadata, candidates, alarm_threshold, error)
+    return CheckReport(kind, metadata, candidates, error)
 
 
 def find_face_candidates(pixels: np.ndarray, detector: Detector | None = None) -> list[FaceCandidate]:
-    """Face candidates in upright RGB `pixels` at FACE_CHECK_THRESHOLD or above, best first."""
-    detector = detector or load_detector("centerface", threshold=FACE_CHECK_THRESHOLD)
-    found = [d for d in detector.detect(pixels) if d.score >= FACE_CHECK_THRESHOLD]
-    found.sort(key=lambda d: -d.score)
-    return [FaceCandidate(d, looks_destroyed(pixels, d)) for d in found]
+    """Everything `detector` (default: the default detector) finds in upright RGB `pixels`, best first."""
+    found = sorted((detector or load_detector(DEFAULT_DETECTOR)).detect(pixels), key=lambda d: -d.score)
+    grey = cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY).astype(np.float32) if found else None
+    return [FaceCandidate(d, core_detail(grey, d) < BLOB_DETAIL) for d in found]
 
 
-BLOB_COARSE_DETAIL = 10.0
-BLOB_FINE_DETAIL = 2.6
+def faces_left(pixels: np.ndarray, detector: Detector | None = None) -> list[Detection]:
+    """What `detector` would destroy in `pixels` that is not destroyed yet: what fails the check."""
+    return [c.detection for c in find_face_candidates(pixels, detector) if not c.destroyed]
+
+
+BLOB_DETAIL = 1.0
+"""Median detail (see `core_detail`) below which the middle of a candidate is a destroyed blob.
+
+Measured on the tool's own JPEG outputs of 200 wider-native-dev photos (benchmarks/check_faces.py):
+1 in 200 candidates on real faces of 20 px or more, 3 in 266 of all sizes, fall below it (very
+blurred or dark faces, themselves nearly featureless), and 59 % of the candidates the detector
+finds on the tool's own destroyed regions. Higher, more blobs and more faces pass as destroyed.
+"""
+_VIEW = 32
+"""Side of the view in which a candidate's detail is measured: the same for every size of face."""
 
 
 def looks_destroyed(pixels: np.ndarray, box: Detection) -> bool:
-    """Whether the middle half of `box` is a smooth blob, at the box's scale and at the pixel scale.
+    """Whether the middle of `box` in RGB `pixels` is a featureless blob (a destroyed face)."""
+    return core_detail(cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY).astype(np.float32), box) < BLOB_DETAIL
 
-    A face has eyes and a mouth: they leave grey-level structure in an 8×8 summary of the middle of
-    its box once a bilinear gradient is taken out, and small faces keep pixel-scale edges. A region
-    destroyed by the tool (or a heavy blur) has neither. Either measure alone mistakes many real
-    faces for blobs (large faces are smooth at the pixel scale, tiny ones at 8×8); together they
-    take 1-2 % of wider-dev faces >= 20 px for blobs, more among faces under 20 px.
+
+def core_detail(grey: np.ndarray, box: Detection) -> float:
+    """How much structure the middle of `box` holds: the 30th percentile of the Laplacian over the
+    middle 5/8 of the box seen at 32×32 pixels, after a blur of a pixel of the photo and of the view.
+
+    A face has eyes, nose and mouth in the middle of its box, at any size. A region the tool
+    destroyed is a smooth surface through 3×3 cell colours plus fine grain: seen at the box's own
+    scale, with the grain blurred away, its curvature is nearly zero, except along the edges of
+    neighbouring regions, which the percentile ignores.
     """
     x0, y0, x1, y1 = box.x0, box.y0, box.x1, box.y1
-    height, width = pixels.shape[:2]
-    left, top = int(max(x0 + (x1 - x0) / 4, 0)), int(max(y0 + (y1 - y0) / 4, 0))
-    right = int(min(max(np.ceil(x1 - (x1 - x0) / 4), left + 1), width))
-    bottom = int(min(max(np.ceil(y1 - (y1 - y0) / 4), top + 1), height))
-    if right <= left or bottom <= top:
-        return False
-    grey = cv2.cvtColor(np.ascontiguousarray(pixels[top:bottom, left:right]), cv2.COLOR_RGB2GRAY).astype(np.float32)
-    summary = cv2.resize(grey, (8, 8), interpolation=cv2.INTER_AREA).ravel()
-    ys, xs = np.mgrid[0:8, 0:8]
-    basis = np.stack([np.ones(64), xs.ravel(), ys.ravel(), (xs * ys).ravel()], axis=1)
-    coefficients, *_ = np.linalg.lstsq(basis, summary, rcond=None)
-    coarse = float(np.sqrt(np.mean((summary - basis @ coefficients) ** 2)))
-    # A band (1 to 2.5 pixels): the fill's grain is independent from pixel to pixel and mostly below it.
-    band = cv2.GaussianBlur(grey, (0, 0), 1.0) - cv2.GaussianBlur(grey, (0, 0), 2.5)
-    fine = float(np.median(np.sqrt(np.maximum(cv2.blur(band * band, (5, 5)), 0))))
-    return coarse < BLOB_COARSE_DETAIL and fine < BLOB_FINE_DETAIL
+    scale_x, scale_y = _VIEW / max(x1 - x0, 1.0), _VIEW / max(y1 - y0, 1.0)
+    sigma = max(0.8, 0.5 / min(scale_x, scale_y))  # also what an area average does when shrinking
+    pad = int(np.ceil(4 * sigma)) + 2
+    height, width = grey.shape
+    left, top = int(max(np.floor(x0) - pad, 0)), int(max(np.floor(y0) - pad, 0))
+    right, bottom = int(min(np.ceil(x1) + pad, width)), int(min(np.ceil(y1) + pad, height))
+    if right - left < 2 or bottom - top < 2:
+        return float("inf")  # nothing to measure: never called destroyed
+    around = cv2.GaussianBlur(np.ascontiguousarray(grey[top:bottom, left:right]), (0, 0), sigma)
+    to_view = np.array([[scale_x, 0, -(x0 - left) * scale_x], [0, scale_y, -(y0 - top) * scale_y]], np.float32)
+    view = cv2.warpAffine(around, to_view, (_VIEW, _VIEW), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    curvature = np.abs(cv2.Laplacian(cv2.GaussianBlur(view, (0, 0), 1.0), cv2.CV_32F, ksize=3))
+    middle = slice(_VIEW * 3 // 16, _VIEW * 13 // 16)
+    return float(np.percentile(curvature[middle, middle], 30))
 
 
 def verify_no_metadata(data: bytes) -> None:
@@ -173,22 +170,11 @@ def verify_no_metadata(data: bytes) -> None:
 
 
 def image_format(data: bytes) -> str:
-    """The container format of `data`, from its first bytes."""
-    if data[:3] == b"\xff\xd8\xff":
-        return "JPEG"
-    if data[:8] == b"\x89PNG\r\n\x1a\n":
-        return "PNG"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "WEBP"
-    if data[:4] in (b"II*\x00", b"MM\x00*"):
-        return "TIFF"
-    if data[:6] in (b"GIF87a", b"GIF89a"):
-        return "GIF"
-    if data[:2] == b"BM":
-        return "BMP"
-    if data[4:8] == b"ftyp":
-        return "HEIF"
-    raise UnreadableImage("not a photo in a format this check knows (JPEG, PNG, WebP, TIFF, GIF, BMP, HEIC)")
+    """The container format of `data`, from its first bytes: the parser `blur` would decode it with."""
+    kind = sniff_bytes(data[:16])
+    if kind is None:
+        raise UnreadableImage("not a photo in a format this check knows (JPEG, PNG, WebP, TIFF, GIF, BMP, HEIC)")
+    return kind
 
 
 def find_metadata(data: bytes) -> list[Finding]:
@@ -205,6 +191,15 @@ def find_metadata(data: bytes) -> list[Finding]:
 _JPEG_STANDALONE = {0x01, *range(0xD0, 0xD8)}
 _XMP = b"http://ns.adobe.com/xap/1.0/\x00"
 _XMP_EXTENSION = b"http://ns.adobe.com/xmp/extension/\x00"
+
+# The segments that hold the image itself: frames (SOF0-SOF15 but DHT, JPG and DAC), Huffman and
+# arithmetic-coding tables, quantisation tables, restart interval, number of lines, scans. Every
+# other segment is reported, except the bare JFIF header this tool's encoder writes (allow-list:
+# APP3-APP15 and any marker a future camera invents are reported, not skipped).
+_JPEG_FRAMES = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+_JPEG_IMAGE_SEGMENTS = _JPEG_FRAMES | {0xC4, 0xCC, 0xDA, 0xDB, 0xDC, 0xDD}
+_JFIF_HEADER_LENGTH = 14
+"""'JFIF\\0', version, density units, x and y density, thumbnail width and height (both 0)."""
 
 
 def _jpeg(data: bytes) -> list[Finding]:
@@ -225,6 +220,9 @@ def _jpeg(data: bytes) -> list[Finding]:
         if marker == 0xD9:
             break
         if marker in _JPEG_STANDALONE:
+            continue
+        if marker in (0x00, 0xD8):
+            findings.append(Finding("damaged structure", f"a stray FF{marker:02X} between segments", start))
             continue
         (length,) = struct.unpack_from(">H", data, pos)
         payload = data[pos + 2 : pos + length]
@@ -255,40 +253,66 @@ def _end_of_scan(data: bytes, pos: int) -> int:
 
 
 def _jpeg_segment(marker: int, payload: bytes, offset: int) -> Finding | None:
-    if marker == 0xE0:
-        if payload.startswith(b"JFIF\x00") and len(payload) >= 14:
-            if payload[12] or payload[13]:
-                return Finding("thumbnail", f"JFIF thumbnail {payload[12]}×{payload[13]}", offset)
-            return None
-        if payload.startswith(b"JFXX\x00"):
-            return Finding("thumbnail", "JFIF extension thumbnail", offset)
-    elif marker == 0xE1:
+    """What a segment holds beyond the image itself, or None if it is only the image."""
+    if marker in _JPEG_IMAGE_SEGMENTS:
+        extra = len(payload) - _image_segment_length(marker, payload)
+        if extra:
+            return Finding("hidden data", f"{extra} bytes more than the tables of an FF{marker:02X} segment hold", offset)
+        return None
+    if marker == 0xE0 and payload.startswith(b"JFIF\x00") and len(payload) >= _JFIF_HEADER_LENGTH:
+        if payload[12] or payload[13]:
+            return Finding("thumbnail", f"JFIF thumbnail {payload[12]}×{payload[13]}", offset)
+        if len(payload) > _JFIF_HEADER_LENGTH:
+            return Finding("hidden data", f"{len(payload) - _JFIF_HEADER_LENGTH} bytes after the JFIF header", offset)
+        return None  # the bare header this tool writes
+    if marker == 0xE0 and payload.startswith(b"JFXX\x00"):
+        return Finding("thumbnail", "JFIF extension thumbnail", offset)
+    if marker == 0xE1:
         if payload.startswith(b"Exif\x00"):
             return Finding("EXIF", _exif_summary(payload[6:]), offset)
         if payload.startswith(_XMP):
             return Finding("XMP", f"{len(payload) - len(_XMP)} bytes of descriptive metadata", offset)
         if payload.startswith(_XMP_EXTENSION):
             return Finding("extended XMP", f"{len(payload) - len(_XMP_EXTENSION)} bytes", offset)
-    elif marker == 0xE2:
+    if marker == 0xE2:
         if payload.startswith(b"ICC_PROFILE\x00"):
             return Finding("ICC profile", "colour profile (names a device or software, and a date)", offset)
         if payload.startswith(b"MPF\x00"):
             return Finding("MPF", "index of secondary images (previews, depth maps) stored after the main one", offset)
-    elif marker == 0xED:
-        if payload.startswith(b"Photoshop 3.0\x00"):
-            return Finding("IPTC/Photoshop (APP13)", _photoshop_summary(payload[14:]), offset)
-    elif marker == 0xEB:
+    if marker == 0xED and payload.startswith(b"Photoshop 3.0\x00"):
+        return Finding("IPTC/Photoshop (APP13)", _photoshop_summary(payload[14:]), offset)
+    if marker == 0xEB:
         kind = "JUMBF (APP11)" if payload.startswith(b"JP") else "APP11 segment"
         return Finding(kind, "content credentials or other boxes (C2PA can name the author and device)", offset)
-    elif marker == 0xEE and payload.startswith(b"Adobe") and len(payload) == 12:
-        return None  # colour transform flag only
-    elif marker == 0xFE:
+    if marker == 0xFE:
         return Finding("comment (COM)", f"{len(payload)} bytes of text", offset)
-    elif 0xF0 <= marker <= 0xFD:
-        return Finding(f"unknown segment FF{marker:02X}", f"{len(payload)} bytes", offset)
-    else:
-        return None  # frame, tables, scans: the image itself
-    return Finding(f"APP{marker - 0xE0} segment", f"{len(payload)} bytes, starting {_preview(payload)}", offset)
+    if 0xE0 <= marker <= 0xEF:  # APP3-APP10, APP12, APP14, APP15 and unrecognised APP0-APP2, APP13
+        return Finding(f"APP{marker - 0xE0} segment", f"{len(payload)} bytes, starting {_preview(payload)}", offset)
+    return Finding(f"unknown segment FF{marker:02X}", f"{len(payload)} bytes, starting {_preview(payload)}", offset)
+
+
+def _image_segment_length(marker: int, payload: bytes) -> int:
+    """How many bytes of an image segment's payload its own fields account for."""
+    if marker in _JPEG_FRAMES:  # precision, height, width, components, 3 bytes per component
+        return 6 + 3 * payload[5]
+    if marker == 0xDA:  # components, 2 bytes per component, spectral selection and approximation
+        return 1 + 2 * payload[0] + 3
+    if marker in (0xDC, 0xDD):  # number of lines, restart interval
+        return 2
+    if marker == 0xCC:  # arithmetic-coding conditioning: 2 bytes per table
+        return len(payload) - len(payload) % 2
+    pos = 0
+    while pos < len(payload):  # DQT: precision/id + 64 values; DHT: class/id + 16 counts + codes
+        if marker == 0xDB:
+            size = 1 + 64 * (2 if payload[pos] >> 4 else 1)
+        elif pos + 17 <= len(payload):
+            size = 17 + sum(payload[pos + 1 : pos + 17])
+        else:
+            break
+        if pos + size > len(payload):
+            break
+        pos += size
+    return pos
 
 
 def _photoshop_summary(resources: bytes) -> str:
@@ -307,7 +331,7 @@ def _photoshop_summary(resources: bytes) -> str:
 
 # --- EXIF and TIFF directories ------------------------------------------------------------------
 
-_TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4}
+_TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4, 16: 8, 17: 8, 18: 8}
 _EXIF_IFD, _GPS_IFD, _INTEROP_IFD = 0x8769, 0x8825, 0xA005
 
 _EXIF_HIGHLIGHTS = [  # (tags, words), in the order they are listed
@@ -322,18 +346,17 @@ _EXIF_HIGHLIGHTS = [  # (tags, words), in the order they are listed
 
 
 class _Tiff:
-    """Just enough of a TIFF reader to walk image file directories (classic TIFF, either byte order)."""
+    """Just enough of a TIFF reader to walk image file directories: classic TIFF and BigTIFF, either
+    byte order, the header read as Pillow reads it (so every TIFF `blur` decodes can be checked)."""
 
     def __init__(self, data: bytes):
-        if data[:4] == b"II*\x00":
-            self.order = "<"
-        elif data[:4] == b"MM\x00*":
-            self.order = ">"
-        else:
+        if data[:2] not in (b"II", b"MM") or data[2:4] not in (b"*\x00", b"\x00*", b"+\x00", b"\x00+"):
             raise ValueError("not a TIFF structure")
+        self.order = "<" if data[:2] == b"II" else ">"
+        self.big = data[2] == 0x2B
         self.data = data
-        self.first = self._unpack("I", 4)[0]
-        self.end = 8
+        self.first = self._unpack("Q", 8)[0] if self.big else self._unpack("I", 4)[0]
+        self.end = 16 if self.big else 8
         """One past the last byte any directory or value refers to."""
 
     def _unpack(self, fmt: str, offset: int) -> tuple:
@@ -341,25 +364,27 @@ class _Tiff:
 
     def directory(self, offset: int) -> tuple[dict[int, tuple[int, int, int]], int]:
         """{tag: (type, count, value offset)} of the directory at `offset`, and the next one's offset."""
-        (count,) = self._unpack("H", offset)
+        count_format, entry_format, entry_size, inline = ("Q", "HHQ", 20, 8) if self.big else ("H", "HHI", 12, 4)
+        (count,) = self._unpack(count_format, offset)
+        first = offset + struct.calcsize(count_format)
         entries = {}
         for i in range(count):
-            tag, kind, number = self._unpack("HHI", offset + 2 + 12 * i)
+            tag, kind, number = self._unpack(entry_format, first + entry_size * i)
             size = _TYPE_SIZES.get(kind, 1) * number
-            where = offset + 10 + 12 * i
-            if size > 4:
-                (where,) = self._unpack("I", where)
+            where = first + entry_size * i + entry_size - inline
+            if size > inline:
+                (where,) = self._unpack(count_format if self.big else "I", where)
                 if where + size > len(self.data):
                     raise ValueError(f"tag {tag} points past the end of the file")
             entries[tag] = (kind, number, where)
             self.end = max(self.end, where + size)
-        after = offset + 2 + 12 * count
-        self.end = max(self.end, after + 4)
-        return entries, self._unpack("I", after)[0]
+        after = first + entry_size * count
+        self.end = max(self.end, after + inline)
+        return entries, self._unpack("Q" if self.big else "I", after)[0]
 
     def numbers(self, entry: tuple[int, int, int]) -> list[int]:
         kind, number, where = entry
-        fmt = {3: "H", 4: "I", 13: "I"}.get(kind)
+        fmt = {3: "H", 4: "I", 13: "I", 16: "Q", 18: "Q"}.get(kind)
         return list(self._unpack(f"{number}{fmt}", where)) if fmt else []
 
     def chain(self, offset: int, limit: int = 64) -> list[dict[int, tuple[int, int, int]]]:
@@ -407,8 +432,6 @@ _TIFF_NAMED = {
 def _tiff(data: bytes) -> list[Finding]:
     from PIL import TiffTags
 
-    if data[2:4] in (b"+\x00", b"\x00+"):
-        return [Finding("BigTIFF", "this check cannot read BigTIFF files; treat as unchecked")]
     tiff = _Tiff(data)
     directories = tiff.chain(tiff.first)
     findings = []

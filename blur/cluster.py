@@ -17,7 +17,7 @@ import uuid
 from pathlib import Path
 from typing import Iterator
 
-from .batch import Job, Outcome, Status, run_job
+from .batch import Job, Outcome, Status, StopRequest, describe_processing, run_job
 from .decode import read_photo
 from .detect import Detector, load_detector
 from .encode import OUTPUT_FORMATS
@@ -42,19 +42,27 @@ def run_on_cluster(
     scheduler: str,
     overwrite: bool = False,
     in_flight: int | None = None,
+    stop: StopRequest | None = None,
 ) -> Iterator[Outcome]:
     """Outcomes of all jobs, in completion order, computed by the workers of the Dask `scheduler`.
 
     At most `in_flight` photos are queued on the cluster at a time (default: 4 per worker thread,
-    at least 64), so an archive of millions of files does not flood the scheduler. On
-    KeyboardInterrupt the queued photos are cancelled; those already running finish their atomic write.
+    at least 64), so an archive of millions of files does not flood the scheduler. Once `stop` is
+    set, the photos no worker has started are cancelled and those running are awaited, so their
+    outcomes are yielded too. On KeyboardInterrupt all are cancelled; those already running
+    finish their atomic write, unreported.
     """
     distributed = _import_distributed()
+    client = _connect(distributed, scheduler)
+    for job in jobs:  # planning already knows their outcome: nothing to send to the cluster
+        if job.problem:
+            yield run_job(job, settings)
+    jobs = [job for job in jobs if not job.problem]
     absolute = [_absolute(job) for job in jobs]
     existing = _existing_outputs(absolute)
-    client = _connect(distributed, scheduler)
     batch = uuid.uuid4().hex[:12]
     pending: dict[object, int] = {}
+    stopping = False
     try:
         threads = sum(client.nthreads().values())
         limit = in_flight or max(64, 4 * threads)
@@ -76,13 +84,28 @@ def run_on_cluster(
         for _ in range(limit):
             submit_next()
         for future in finished:
-            index = pending.pop(future)
+            index = pending.pop(future, None)
+            if index is None:  # cancelled on stop
+                continue
             yield _as_given(_outcome_of(future, absolute[index], settings), jobs[index])
-            submit_next()
+            if not stopping and stop is not None and stop.is_set():
+                stopping = True
+                _cancel_unstarted(client, pending)
+            if not stopping:
+                submit_next()
     finally:
         if pending:
             client.cancel(list(pending))
         client.close()
+
+
+def _cancel_unstarted(client, pending: dict) -> None:
+    """Cancel the pending photos the scheduler has not given to a worker yet."""
+    started = {key for keys in client.processing().values() for key in keys}
+    unstarted = [future for future in pending if future.key not in started]
+    client.cancel(unstarted)
+    for future in unstarted:
+        del pending[future]
 
 
 def _import_distributed():
@@ -149,7 +172,8 @@ def run_job_on_worker(job: Job, settings: Settings, overwrite: bool, existed: fr
 
     `existed` names the job's outputs that were there before the batch. Any other output found
     in place was written by a lost worker's attempt at this very job: it is complete (writes are
-    atomic), so the job is done; its faces are found again (detection is deterministic) for the report.
+    atomic), so the job is done; its faces are found again (detection is deterministic) for the report,
+    though not what that attempt's second look at its encoded result added (see `anonymise_file`).
     """
     detector = _detector_for(settings)
     outcome = run_job(job, settings, overwrite=overwrite, detector=detector)
@@ -168,7 +192,8 @@ def _done_by_earlier_attempt(job: Job, skipped: Outcome, settings: Settings, det
         {"box": [r.x0, r.y0, r.x1, r.y1], "score": round(r.score, 4), "source": r.source}
         for r in regions
     ]
-    return Outcome(job.source, skipped.destination, Status.DONE, faces, skipped.method, None, skipped.seconds)
+    return Outcome(job.source, skipped.destination, Status.DONE, faces, skipped.method, None, skipped.seconds,
+                   describe_processing(settings, detector))
 
 
 _thread_state = threading.local()

@@ -69,6 +69,12 @@ IMAGE_EXTENSIONS = frozenset(
 
 _SRGB = ImageCms.createProfile("sRGB")
 
+CAMERA_RAW_MESSAGE = (
+    "a camera raw file: this tool cannot read its full image (only a small preview inside it), so "
+    "nothing was written; export it as JPEG or TIFF from your photo app, then anonymise that"
+)
+_DNG_VERSION, _NEW_SUBFILE_TYPE = 50706, 254
+
 
 @dataclass(frozen=True, eq=False)
 class Photo:
@@ -137,6 +143,11 @@ def sniff_format(path: str | Path) -> str | None:
             prefix = handle.read(16)
     except OSError:
         return None
+    return sniff_bytes(prefix)
+
+
+def sniff_bytes(prefix: bytes) -> str | None:
+    """The accepted format whose parser Pillow would pick for a file starting with `prefix` (16 bytes)."""
     for name in ACCEPTED_FORMATS:
         accept = Image.OPEN[name][1]
         if accept is not None and accept(prefix):
@@ -161,6 +172,7 @@ def decode_photo(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
         try:
             with pillow_pixel_limit(max_pixels), Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as image:
                 _ignore_xmp_orientation(image)
+                _refuse_camera_raw(image)
                 _check_size(image.size, max_pixels)
                 _check_single_frame(image)
                 image.load()
@@ -220,6 +232,21 @@ def _check_size(size: tuple[int, int], max_pixels: int) -> None:
         raise ImageTooLarge(
             f"the image is {width}×{height} pixels, more than the limit of {max_pixels / 1e6:g} megapixels; "
             "raise it with --max-megapixels if this machine has the memory"
+        )
+
+
+def _refuse_camera_raw(image: Image.Image) -> None:
+    """Refuse TIFF-based raw files (DNG, NEF, ...), whatever their name: Pillow would read their
+    first image, a small preview, and the anonymised copy would be a thumbnail of the photo."""
+    if image.format != "TIFF":
+        return
+    tags = image.tag_v2
+    if _DNG_VERSION in tags:
+        raise UnsupportedImage(CAMERA_RAW_MESSAGE)
+    if int(tags.get(_NEW_SUBFILE_TYPE, 0)) & 1:
+        raise UnsupportedImage(
+            "the first image in this file is a reduced-size preview of another one (as in camera raw "
+            "files), which this tool cannot read, so nothing was written; export the photo as JPEG or TIFF first"
         )
 
 

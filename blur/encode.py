@@ -107,11 +107,13 @@ def verify_encoded(data: bytes, output: OutputFormat, height: int, width: int) -
         raise VerificationFailed(f"the encoded output cannot be read back ({exc})") from None
 
 
-def write_atomically(data: bytes, destination: Path, *, overwrite: bool = False) -> None:
+def write_atomically(data: bytes, destination: Path, *, overwrite: bool = False, private: bool = False) -> None:
     """Write `data` to `destination` completely or not at all.
 
     The bytes go to a hidden temporary file in the destination folder, are flushed to disk, and are
     then linked (or, with `overwrite`, renamed) into place, so no reader ever sees a partial file.
+    The file gets the permissions of any new file (the process's umask), or owner-only if `private`
+    (reports, which name the original photos).
     """
     folder = destination.parent
     try:
@@ -120,6 +122,8 @@ def write_atomically(data: bytes, destination: Path, *, overwrite: bool = False)
     except OSError as exc:
         raise OutputError(f"cannot write in {folder} ({exc.strerror or exc})") from None
     try:
+        if not private and hasattr(os, "fchmod"):  # mkstemp creates files owner-only
+            os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -133,6 +137,14 @@ def write_atomically(data: bytes, destination: Path, *, overwrite: bool = False)
     finally:
         if os.path.lexists(temporary):
             os.unlink(temporary)
+
+
+def _umask() -> int:
+    """The process's umask. Reading it means setting it: set to owner-only meanwhile, so a file
+    another thread creates in between is too private rather than too open."""
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
 
 
 _TEMPORARY_NAME = re.compile(r"\.blur-([0-9]+)-[a-z0-9_]{8}\.part")

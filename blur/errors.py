@@ -5,6 +5,10 @@ class BlurError(Exception):
     """Base class: the message says what went wrong and what to do about it."""
 
 
+class InvalidSetting(BlurError, ValueError):
+    """A setting is out of range or misspelt: refused rather than used, as it could weaken protection."""
+
+
 class UnreadableImage(BlurError):
     """The file cannot be read or is not an image we can decode."""
 

@@ -2,24 +2,38 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import dataclasses
+import math
 import os
+from dataclasses import dataclass, field
+from enum import Enum
+from numbers import Integral, Real
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 
 from .anonymise import Method, anonymise
-from .check import verify_no_metadata
-from .decode import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, read_photo
-from .detect import DEFAULT_DETECTOR, Detector, detect_faces, load_detector
+from .check import faces_left, verify_no_metadata
+from .decode import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, decode_photo, read_photo
+from .detect import DEFAULT_DETECTOR, DETECTORS, Detector, detect_faces, load_detector
 from .encode import DEFAULT_QUALITY, OutputFormat, encode_image, output_format_for, verify_encoded, write_atomically
-from .errors import OutputError, OutputExists
+from .errors import InvalidSetting, OutputError, OutputExists, VerificationFailed
 from .regions import DEFAULT_PADDING, Region, Shape, combined_mask, regions_from_detections
+
+
+MIN_PADDING = 1.0
+"""Detected boxes are tight around eyes and mouth: a smaller region would leave part of them intact."""
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything that decides how a photo is anonymised. The defaults are the safe ones."""
+    """Everything that decides how a photo is anonymised. The defaults are the safe ones.
+
+    Every value is checked when a Settings is made (InvalidSetting otherwise), so no typo or
+    out-of-range number can quietly weaken protection: methods and shapes are their enum or its
+    exact name, the padding is at least 1, and detector options are those the detector knows.
+    """
 
     method: Method = Method.MOSAIC
     shape: Shape = Shape.ELLIPSE
@@ -29,10 +43,122 @@ class Settings:
     max_pixels: int = DEFAULT_MAX_PIXELS
     quality: int = DEFAULT_QUALITY
 
+    def __post_init__(self):
+        for name, check in _FIELD_CHECKS.items():
+            object.__setattr__(self, name, check(name, getattr(self, name)))
+
     def load_detector(self, threads: int | None = None) -> Detector:
         """The detector these settings choose; `threads` bounds its inference threads (default: all cores)."""
         runtime = {} if threads is None else {"threads": threads}
         return load_detector(self.detector, **self.detector_options, **runtime)
+
+
+def _member(enum: type[Enum]) -> Callable[[str, Any], Enum]:
+    def check(name: str, value: Any) -> Enum:
+        if isinstance(value, enum):
+            return value
+        for member in enum:
+            if isinstance(value, str) and value == member.value:
+                return member
+        choices = ", ".join(repr(member.value) for member in enum)
+        raise InvalidSetting(f"{name} must be one of {choices}, not {value!r}")
+
+    return check
+
+
+def _number(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+        raise InvalidSetting(f"{name} must be a finite number, not {value!r}")
+    return float(value)
+
+
+def _whole(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise InvalidSetting(f"{name} must be a whole number, not {value!r}")
+    return int(value)
+
+
+def _padding(name: str, value: Any) -> float:
+    value = _number(name, value)
+    if value < MIN_PADDING:
+        raise InvalidSetting(f"{name} must be at least {MIN_PADDING:g} (the box the detector finds, or larger), not {value:g}")
+    return value
+
+
+def _detector(name: str, value: Any) -> str:
+    if value not in DETECTORS:
+        raise InvalidSetting(f"{name} must be one of {', '.join(map(repr, sorted(DETECTORS)))}, not {value!r}")
+    return value
+
+
+def _at_least_one(name: str, value: Any) -> int:
+    value = _whole(name, value)
+    if value < 1:
+        raise InvalidSetting(f"{name} must be 1 or more, not {value}")
+    return value
+
+
+def _quality(name: str, value: Any) -> int:
+    value = _whole(name, value)
+    if not 1 <= value <= 100:
+        raise InvalidSetting(f"{name} must be from 1 to 100, not {value}")
+    return value
+
+
+def _threshold(name: str, value: Any) -> float:
+    value = _number(name, value)
+    if not 0 < value < 1:
+        raise InvalidSetting(f"{name} must be between 0 and 1, not {value:g}")
+    return value
+
+
+def _min_face(name: str, value: Any) -> float:
+    value = _number(name, value)
+    if not 4 <= value <= 1000:
+        raise InvalidSetting(f"{name} must be from 4 to 1000 pixels, not {value:g}")
+    return value
+
+
+def _flag(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidSetting(f"{name} must be True or False, not {value!r}")
+    return value
+
+
+DETECTOR_OPTIONS: dict[str, Callable[[str, Any], Any]] = {
+    "threshold": _threshold,
+    "fast": _flag,
+    "min_face": _min_face,
+}
+"""The detector options a Settings accepts, each with its check (a new option gets an entry here)."""
+
+
+def _detector_options(name: str, value: Any) -> dict:
+    if not isinstance(value, dict):
+        raise InvalidSetting(f"{name} must be a dict, not {value!r}")
+    unknown = sorted(set(value) - set(DETECTOR_OPTIONS), key=str)
+    if unknown:
+        raise InvalidSetting(f"unknown detector option {unknown[0]!r}; known: {', '.join(sorted(DETECTOR_OPTIONS))}")
+    return {key: DETECTOR_OPTIONS[key](key, option) for key, option in value.items()}
+
+
+_FIELD_CHECKS: dict[str, Callable[[str, Any], Any]] = {
+    "method": _member(Method),
+    "shape": _member(Shape),
+    "padding": _padding,
+    "detector": _detector,
+    "detector_options": _detector_options,
+    "max_pixels": _at_least_one,
+    "quality": _quality,
+}
+
+
+def check_setting(name: str, value: Any) -> Any:
+    """`value` as Settings would hold it for field `name` (or detector option `name`), or InvalidSetting."""
+    check = _FIELD_CHECKS.get(name) or DETECTOR_OPTIONS.get(name)
+    if check is None:
+        raise InvalidSetting(f"unknown setting {name!r}")
+    return check(name, value)
 
 
 @dataclass(frozen=True, eq=False)
@@ -84,6 +210,8 @@ class FileResult:
     regions: list[Region]
     width: int
     height: int
+    found_again: int = 0
+    """How many of `regions` were found only in the encoded result, once the others were destroyed."""
 
 
 def anonymise_file(
@@ -102,6 +230,10 @@ def anonymise_file(
     destination's extension does not match the format written (a PNG named .jpg, a HEIC photo
     written as JPEG), the extension is corrected: `FileResult.output` is the path written.
     Pass `regions` (in upright full-resolution pixels) to destroy those instead of detecting faces.
+
+    When it finds the faces itself, it also looks for them in the encoded result, as `blur check`
+    does, and destroys what is still found there (faces the detector sees only once their
+    neighbours are destroyed), up to RECHECKS times; if faces are still found then, nothing is written.
     """
     source = Path(source)
     photo = read_photo(source, max_pixels=settings.max_pixels)
@@ -111,12 +243,34 @@ def anonymise_file(
         raise OutputError("the output would replace the original photo; choose another output name")
     if not overwrite and os.path.lexists(destination):
         raise OutputExists(destination)
+    detector = detector or (settings.load_detector() if regions is None else None)
     result = anonymise_image(photo.pixels, settings, alpha=photo.alpha, regions=regions, detector=detector, rng=rng)
+    destroyed, found_first = list(result.regions), len(result.regions)
     data = encode_image(result.pixels, result.alpha, output, settings.quality)
+    for attempt in range(RECHECKS + 1 if regions is None else 0):
+        left = faces_left(decode_photo(data, max_pixels=settings.max_pixels).pixels, detector)
+        if not left:
+            break
+        if attempt == RECHECKS:
+            raise VerificationFailed(
+                f"{len(left)} face{'s' * (len(left) != 1)} could still be found after anonymising it "
+                f"{RECHECKS + 1} times, so nothing was written; anonymise it with `blur review`"
+            )
+        second = [dataclasses.replace(d, source=d.source + SECOND_LOOK) for d in left]
+        more = regions_from_detections(second, photo.height, photo.width, settings.padding)
+        result = anonymise_image(result.pixels, settings, alpha=result.alpha, regions=more, rng=rng)
+        destroyed += more
+        data = encode_image(result.pixels, result.alpha, output, settings.quality)
     verify_encoded(data, output, photo.height, photo.width)
     verify_no_metadata(data)  # the container walk `blur check` does: nothing but the image, or no file
     write_atomically(data, destination, overwrite=overwrite)
-    return FileResult(destination, result.regions, photo.width, photo.height)
+    return FileResult(destination, destroyed, photo.width, photo.height, len(destroyed) - found_first)
+
+
+RECHECKS = 6
+"""How many times faces still found in the encoded result are destroyed before the photo fails."""
+SECOND_LOOK = " (second look)"
+"""Added to the source of regions found in the encoded result."""
 
 
 def with_extension(path: Path, output: OutputFormat) -> Path:

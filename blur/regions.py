@@ -78,7 +78,7 @@ def region_mask(region: Region, height: int, width: int, shape: Shape) -> np.nda
     """Boolean mask over the clipped box of `region` (same shape as that box), in the region's own
     shape if it has one, else in `shape`."""
     x0, y0, x1, y1 = region.clipped(height, width)
-    if (region.shape or shape) is Shape.RECTANGLE:
+    if (region.shape or Shape(shape)) is Shape.RECTANGLE:
         return np.ones((y1 - y0, x1 - x0), bool)
     # Ellipse inscribed in the full (unclipped) box, so a face cut by the image edge is covered to the edge.
     cx = (region.x0 + region.x1) / 2

@@ -13,9 +13,9 @@ settling needs a timer either way.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-import secrets
 import threading
 import time
 from dataclasses import dataclass
@@ -27,6 +27,7 @@ from .decode import IMAGE_EXTENSIONS
 from .detect import Detector
 from .encode import write_atomically
 from .errors import BlurError, OutputError
+from .names import key_folder, random_stem
 from .pipeline import Settings
 
 STATE_NAME = ".blur-watch-state.json"
@@ -125,7 +126,7 @@ class WatchState:
             "size": fingerprint.size, "mtime_ns": fingerprint.mtime_ns, "record": outcome.record(),
         }
         data = json.dumps({"version": 1, "files": self.entries}, indent=1, ensure_ascii=False)
-        write_atomically(data.encode("utf-8", "surrogateescape"), self.path, overwrite=True)
+        write_atomically(data.encode("utf-8", "surrogateescape"), self.path, overwrite=True, private=True)
 
     def outcomes(self) -> list[Outcome]:
         return [_outcome_from(entry["record"]) for entry in self.entries.values()]
@@ -134,7 +135,7 @@ class WatchState:
 def _outcome_from(record: dict) -> Outcome:
     output = record["output"]
     return Outcome(Path(record["input"]), Path(output) if output else None, Status(record["status"]),
-                   record["faces"], record["method"], record["error"], record["seconds"])
+                   record["faces"], record["method"], record["error"], record["seconds"], record.get("processing"))
 
 
 class StopFlag(Protocol):
@@ -157,9 +158,9 @@ def watch_folder(
 ) -> Iterator[Outcome]:
     """Outcomes of the photos that arrive in `in_dir`, each processed once, until `stop` is set.
 
-    After each photo, the state and the report (OUT/blur-report.json, all photos so far, also
-    across restarts) are rewritten atomically. `stop` is checked between photos: the current photo
-    is always finished, so nothing is left half-done.
+    After each photo, the state and the report (blur-report.json, all photos so far, also across
+    restarts) are rewritten atomically in `records_folder(out_dir, random_names)`. `stop` is checked
+    between photos: the current photo is always finished, so nothing is left half-done.
     """
     in_dir, out_dir = Path(in_dir), Path(out_dir)
     if not in_dir.is_dir():
@@ -167,8 +168,10 @@ def watch_folder(
     if in_dir.resolve() == out_dir.resolve():
         raise BlurError("the output folder must differ from the watched folder")
     out_dir.mkdir(parents=True, exist_ok=True)
+    records = records_folder(out_dir, random_names)
+    records.mkdir(mode=0o700, parents=True, exist_ok=True)
     stop = stop or threading.Event()
-    state = WatchState(out_dir)
+    state = WatchState(records)
     tracker = SettleTracker(settle)
     detector: Detector | None = None
     while not stop.is_set():
@@ -183,9 +186,18 @@ def watch_folder(
             job = Job(source, _destination(relative, source, out_dir, random_names))
             outcome = run_job(job, settings, overwrite=state.seen_before(relative), detector=detector)
             state.record(relative, fingerprint, outcome)
-            write_report(state.outcomes(), out_dir / REPORT_NAME, settings)
+            write_report(state.outcomes(), records / REPORT_NAME)
             yield outcome
         stop.wait(interval)
+
+
+def records_folder(out_dir: str | Path, random_names: bool = False) -> Path:
+    """Where the state and the report are kept: OUT; or with random names, as both link each
+    random name to its original, a private folder of the user's (one per OUT), never OUT."""
+    if not random_names:
+        return Path(out_dir)
+    digest = hashlib.sha256(os.fsencode(os.path.abspath(out_dir))).hexdigest()[:16]
+    return key_folder() / "watch" / digest
 
 
 def _fingerprint(path: Path) -> Fingerprint | None:
@@ -199,5 +211,5 @@ def _fingerprint(path: Path) -> Fingerprint | None:
 def _destination(relative: Path, source: Path, out_dir: Path, random_names: bool) -> Path:
     extension = expected_extension(source)
     if random_names:
-        return out_dir / (secrets.token_hex(8) + extension)
+        return out_dir / (random_stem(source) + extension)
     return out_dir / relative.parent / (relative.stem + OUTPUT_TAG + extension)

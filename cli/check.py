@@ -7,16 +7,12 @@ import os
 from pathlib import Path
 from typing import Iterator, TextIO
 
-from blur.check import FACE_ALARM_THRESHOLD, FACE_CHECK_THRESHOLD, CheckReport, check_file
-from blur.decode import IMAGE_EXTENSIONS
-from blur.detect import load_detector
+from blur.check import CheckReport, check_file
+from blur.detect import DEFAULT_DETECTOR, load_detector
 from blur.errors import BlurError
+from blur.kinds import DESCRIPTIONS, Kind, kind_of_file
 
-from .main import ExitStatus, _unit_float, printable
-
-
-SHOWN_WEAK = 10
-"""Weak candidates listed per photo, strongest first (a crowd photo can have dozens)."""
+from .main import ExitStatus, printable, setting_type
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,16 +20,16 @@ def build_parser() -> argparse.ArgumentParser:
         prog="blur check",
         description=(
             "List the identifying metadata each photo carries (GPS, camera serials, owner names, times, "
-            "thumbnails, colour profiles, comments, hidden images, bytes after the end) and the faces "
-            "still detectable in it. Exit status 0 only if every photo is clean. "
-            "Still look at every photo yourself: no detector finds every face."
+            "thumbnails, colour profiles, comments, hidden images, bytes after the end) and every face that "
+            "blur's default detector would still destroy in it. Exit status 0 only if every file is a "
+            "clean photo. Still look at every photo yourself: no detector finds every face."
         ),
     )
     parser.add_argument("paths", nargs="+", metavar="FILE", help="photos, or folders searched recursively")
     parser.add_argument("--no-faces", action="store_true", help="check metadata only (fast: no face detection)")
-    parser.add_argument("--threshold", type=_unit_float, default=FACE_ALARM_THRESHOLD, metavar="T",
-                        help=f"a face scoring T or more fails the check (default {FACE_ALARM_THRESHOLD}); weaker "
-                             f"candidates down to {FACE_CHECK_THRESHOLD} are listed to look at")
+    parser.add_argument("--threshold", type=setting_type("threshold", float), metavar="T",
+                        help="look harder: fail on faces scoring T or more, below the detector's default "
+                             "threshold (a higher one is refused: the check would pass faces blur destroys)")
     return parser
 
 
@@ -45,49 +41,51 @@ def check(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
         return int(exc.code or 0)
     files = list(_files(args.paths))
     if not files:
-        print("blur check: no photos found in the given folders", file=stderr)
+        print("blur check: no files found in the given folders", file=stderr)
         return ExitStatus.USAGE
     try:
-        detector = None if args.no_faces else load_detector("centerface", threshold=FACE_CHECK_THRESHOLD)
+        detector = None if args.no_faces else load_detector(DEFAULT_DETECTOR)
+        if detector is not None and args.threshold is not None:
+            default = detector.describe()["threshold"]
+            if args.threshold > default:
+                print(f"blur check: --threshold must be at most the detector's default, {default:g}", file=stderr)
+                return ExitStatus.USAGE
+            detector = load_detector(DEFAULT_DETECTOR, threshold=args.threshold)
     except BlurError as exc:
         print(f"blur check: {exc}", file=stderr)
         return ExitStatus.SOME_FAILED
     counts = {"clean": 0, "found": 0, "unreadable": 0}
     for path in files:
         name = printable(os.fsdecode(path))
+        kind = kind_of_file(path)
+        if kind is not Kind.PHOTO and path.is_file():
+            counts["unreadable"] += 1
+            print(f"ERROR    {name}: {DESCRIPTIONS[kind]}; not checked", file=stdout, flush=True)
+            continue
         try:
-            report = check_file(path, faces=detector is not None, alarm_threshold=args.threshold, detector=detector)
+            report = check_file(path, faces=detector is not None, detector=detector)
         except BlurError as exc:
             counts["unreadable"] += 1
-            print(f"ERROR    {name}: {printable(str(exc))}", file=stdout)
+            print(f"ERROR    {name}: {printable(str(exc))}", file=stdout, flush=True)
             continue
         counts["clean" if report.clean else "found"] += 1
         for line in report_lines(name, report):
             print(line, file=stdout, flush=True)
-    print(f"blur check: {len(files)} photo{'s' * (len(files) != 1)}: {counts['clean']} clean, {counts['found']} with something found, "
-          f"{counts['unreadable']} could not be checked", file=stderr)
+    print(f"blur check: {len(files)} file{'s' * (len(files) != 1)}: {counts['clean']} clean, {counts['found']} with "
+          f"something found, {counts['unreadable']} could not be checked", file=stderr)
     return ExitStatus.OK if counts["clean"] == len(files) else ExitStatus.SOME_FAILED
 
 
 def report_lines(name: str, report: CheckReport) -> list[str]:
     """The lines printed for one checked photo."""
-    faces_checked = report.candidates is not None
-    weak = report.possible_faces
     if report.clean:
-        faces = ", no faces detected" if faces_checked else " (faces not checked)"
-        if weak:
-            faces = f", no clear face; look at {len(weak)} weak candidate{'s' * (len(weak) != 1)}"
-        lines = [f"clean    {name}: no metadata found{faces}"]
-    else:
-        lines = [f"FOUND    {name}:"]
-        lines += [f"  - {printable(str(finding))}" for finding in report.metadata]
-        lines += [f"  - face {_box(d)} (score {d.score:.2f})" for d in report.faces]
-        if report.face_error:
-            lines.append(f"  - faces not checked: {printable(report.face_error)}")
-    lines += [f"  look at: possible face {_box(d)} (score {d.score:.2f})"
-              for d in weak[:SHOWN_WEAK]]
-    if len(weak) > SHOWN_WEAK:
-        lines.append(f"  look at: ... and {len(weak) - SHOWN_WEAK} weaker candidates")
+        faces = ", no face found" if report.candidates is not None else " (faces not checked)"
+        return [f"clean    {name}: no metadata found{faces}"]
+    lines = [f"FOUND    {name}:"]
+    lines += [f"  - {printable(str(finding))}" for finding in report.metadata]
+    lines += [f"  - face {_box(d)} (score {d.score:.2f})" for d in report.faces]
+    if report.face_error:
+        lines.append(f"  - faces not checked: {printable(report.face_error)}")
     return lines
 
 
@@ -96,10 +94,11 @@ def _box(detection) -> str:
 
 
 def _files(paths: list[str]) -> Iterator[Path]:
+    """Files given, and every file in folders given (all of them: anything in a folder may be posted)."""
     for given in map(Path, paths):
         if given.is_dir():
             for root, dirs, names in os.walk(given):
                 dirs.sort()
-                yield from (Path(root, n) for n in sorted(names) if Path(n).suffix.lower() in IMAGE_EXTENSIONS)
+                yield from (Path(root, n) for n in sorted(names))
         else:
             yield given

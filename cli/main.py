@@ -6,18 +6,23 @@ import argparse
 import os
 import signal
 import sys
+import threading
+import time
 import unicodedata
+from collections import Counter
 from enum import IntEnum
+from pathlib import Path
 from typing import Callable, Sequence, TextIO
 
 from blur import __version__
 from blur.anonymise import Method
-from blur.batch import Outcome, Status, plan_jobs, run_batch, summarise, write_report
+from blur.batch import Job, Outcome, Status, plan_jobs, run_batch, run_job, summarise, write_report
 from blur.decode import DEFAULT_MAX_PIXELS
 from blur.detect import DETECTORS, DEFAULT_DETECTOR
 from blur.detect.centerface import FAST_MIN_FACE, MIN_FACE
-from blur.errors import BlurError
-from blur.pipeline import Settings
+from blur.errors import BlurError, InvalidSetting
+from blur.kinds import Kind
+from blur.pipeline import SECOND_LOOK, Settings, check_setting
 from blur.regions import DEFAULT_PADDING, Shape
 
 
@@ -28,6 +33,14 @@ class ExitStatus(IntEnum):
     INTERRUPTED = 130
 
 
+SUBCOMMANDS_HELP = """\
+other commands (each has its own --help):
+  blur review PATH...    check every photo in your web browser: cover missed faces, then save
+  blur check FILE...     before posting: list leftover metadata and faces still visible
+  blur watch IN OUT      anonymise every photo copied into the folder IN, into OUT, until stopped
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="blur",
@@ -36,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
             "(no GPS, camera serials, times or thumbnails). Originals are never modified. "
             "Check the results by eye before posting: no detector finds every face."
         ),
+        epilog=SUBCOMMANDS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="photos, or folders searched recursively")
     parser.add_argument("-o", "--output", metavar="DIR",
@@ -49,8 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "solid: black fill. Both are irreversible")
     parser.add_argument("--shape", choices=[s.value for s in Shape], default=Shape.ELLIPSE.value,
                         help="shape of each destroyed region (default: ellipse)")
-    parser.add_argument("--padding", type=_positive_float, default=DEFAULT_PADDING, metavar="F",
-                        help=f"grow each detected face box by this factor (default: {DEFAULT_PADDING})")
+    parser.add_argument("--padding", type=setting_type("padding", float), default=DEFAULT_PADDING, metavar="F",
+                        help=f"grow each detected face box by this factor, 1 or more (default: {DEFAULT_PADDING})")
     add_detection_arguments(parser)
     parser.add_argument("-j", "--workers", type=_positive_int, metavar="N",
                         help="worker processes (default: one per CPU core)")
@@ -61,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="write a report of every file (faces, boxes, status, errors): JSON, or CSV if FILE ends in .csv")
     parser.add_argument("--max-megapixels", type=_positive_float, default=DEFAULT_MAX_PIXELS / 1e6, metavar="N",
                         help=f"refuse larger images (default: {DEFAULT_MAX_PIXELS / 1e6:.0f})")
-    parser.add_argument("--quality", type=_quality, default=92, metavar="Q",
+    parser.add_argument("--quality", type=setting_type("quality", int), default=92, metavar="Q",
                         help="JPEG/WebP quality, 1-100 (default: 92)")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
@@ -71,9 +86,9 @@ def add_detection_arguments(parser: argparse.ArgumentParser, show_detector: bool
     """--detector, --threshold and --fast: the same on every command that finds faces."""
     parser.add_argument("--detector", choices=sorted(DETECTORS), default=DEFAULT_DETECTOR,
                         help=f"face detector (default: {DEFAULT_DETECTOR})" if show_detector else argparse.SUPPRESS)
-    parser.add_argument("--threshold", type=_unit_float, metavar="T",
+    parser.add_argument("--threshold", type=setting_type("threshold", float), metavar="T",
                         help="detection threshold between 0 and 1; lower finds more faces and more false alarms")
-    parser.add_argument("--min-face", type=_min_face, metavar="PX",
+    parser.add_argument("--min-face", type=setting_type("min_face", float), metavar="PX",
                         help=f"smallest face to look for, in pixels tall (default: {MIN_FACE:.0f}); larger is quicker, "
                              "and faces below it are often missed")
     parser.add_argument("--fast", action="store_true",
@@ -92,6 +107,7 @@ def detector_options_from(args: argparse.Namespace) -> dict:
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
+    """The Settings the arguments choose; InvalidSetting if they are out of range."""
     return Settings(
         method=Method(args.method),
         shape=Shape(args.shape),
@@ -137,33 +153,64 @@ def anonymise_paths(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits 0 for --help/--version and 2 for bad usage
         return int(exc.code or 0)
-    settings = settings_from(args)
-    jobs = plan_jobs(args.paths, args.output, random_names=args.random_names)
-    if not jobs:
-        print("blur: no photos found in the given folders", file=stderr)
+    try:
+        settings = settings_from(args)
+    except InvalidSetting as exc:
+        print(f"blur: {exc}", file=stderr)
+        return ExitStatus.USAGE
+    problem = report_location_problem(args)
+    if problem and args.random_names:
+        print(f"blur: {problem}; with --random-names it would link every random name to its original, "
+              "so nothing was done. Write the report elsewhere (e.g. --report report.json)", file=stderr)
+        return ExitStatus.USAGE
+    if problem:
+        print(f"blur: note: {problem}: it names every original photo, so keep it out of what you post", file=stderr)
+    try:
+        jobs = plan_jobs(args.paths, args.output, random_names=args.random_names, not_read=True)
+    except BlurError as exc:  # e.g. the random-names key cannot be kept
+        print(f"blur: {exc}", file=stderr)
+        return ExitStatus.SOME_FAILED
+    photos = sum(job.not_read is None for job in jobs)
+    if not photos:
+        print(f"blur: no photos found in the given folders{_not_read_note(jobs, args)}", file=stderr)
+        _report(args, [run_job(job, settings) for job in jobs], stderr)
         return ExitStatus.USAGE
     outcomes: list[Outcome] = []
+    stop = SignalStop()
+
+    def request_stop(signum, frame):
+        if not stop.is_set():
+            print("\nblur: stopping after the photos in progress (each is written whole or not at all) ...",
+                  file=stderr, flush=True)
+        stop.set()
+
+    previous = install_handlers({signal.SIGINT: request_stop})
     try:
-        with _progress(len(jobs), stderr) as bar:
-            for outcome in _outcomes(jobs, settings, args):
+        with _progress(photos, stderr) as bar:
+            for outcome in _outcomes(jobs, settings, args, stop):
                 outcomes.append(outcome)
+                if outcome.status is Status.NOT_READ:
+                    continue
                 _print_line(outcome_line(outcome), bar, stdout)
                 if bar is not None:
                     bar.update()
-    except KeyboardInterrupt:
-        print(f"\nblur: interrupted after {len(outcomes)} of {len(jobs)} photos; no partial files were left. "
-              "Run the same command again to resume.", file=stderr)
-        _report(args, outcomes, settings, stderr)
-        return ExitStatus.INTERRUPTED
     except BlurError as exc:  # e.g. the detector cannot be loaded at all
         print(f"blur: {exc}", file=stderr)
         return ExitStatus.SOME_FAILED
+    finally:
+        install_handlers(previous)
     counts = summarise(outcomes)
-    print(f"blur: {len(outcomes)} photo{'s' * (len(outcomes) != 1)}: {counts['done']} anonymised, {counts['skipped']} already done, "
-          f"{counts['failed']} failed; {counts['faces']} face{'s' * (counts['faces'] != 1)} destroyed"
-          f"{_looked_for(settings)}", file=stderr)
-    if not _report(args, outcomes, settings, stderr):
+    handled = len(outcomes) - counts[Status.NOT_READ.value]
+    if stop.is_set():
+        print(f"blur: interrupted after {handled} of {photos} photos ({_counts_line(counts)}{_looked_for(settings)}); no partial files "
+              "were left. Run the same command again to resume.", file=stderr)
+    else:
+        print(f"blur: {handled} photo{'s' * (handled != 1)}: {_counts_line(counts)}{_looked_for(settings)}{_not_read_note(jobs, args)}",
+              file=stderr)
+    if not _report(args, outcomes, stderr):
         return ExitStatus.SOME_FAILED
+    if stop.is_set():
+        return ExitStatus.INTERRUPTED
     return ExitStatus.SOME_FAILED if counts["failed"] else ExitStatus.OK
 
 
@@ -173,20 +220,85 @@ def _looked_for(settings: Settings) -> str:
     return f" (faces looked for from {described['min_face']:g} px tall)" if "min_face" in described else ""
 
 
-def _outcomes(jobs: list, settings: Settings, args: argparse.Namespace):
+def _counts_line(counts: dict[str, int]) -> str:
+    faces = counts["faces"]
+    return (f"{counts['done']} anonymised ({faces} face{'s' * (faces != 1)} destroyed), "
+            f"{counts['skipped']} already done earlier, {counts['failed']} failed")
+
+
+def _not_read_note(jobs: list[Job], args: argparse.Namespace) -> str:
+    """How many files in the folders were not read, by kind, and where they are listed."""
+    kinds = Counter(job.not_read for job in jobs if job.not_read is not None)
+    if not kinds:
+        return ""
+    parts = ", ".join(f"{kinds[kind]} {_KIND_WORDS[kind][kinds[kind] != 1]}" for kind in _KIND_WORDS if kind in kinds)
+    listed = "the report lists them" if args.report else "--report FILE lists them"
+    return f". Not read: {parts} ({listed})"
+
+
+_KIND_WORDS = {
+    Kind.RAW: ("camera raw file: export it as JPEG or TIFF first", "camera raw files: export them as JPEG or TIFF first"),
+    Kind.VIDEO: ("video", "videos"),
+    Kind.OTHER: ("other file", "other files"),
+}
+
+
+def report_location_problem(args: argparse.Namespace) -> str | None:
+    """Why the report's place is risky (it lies inside the output folder), or None."""
+    if not args.report or not args.output:
+        return None
+    report, output = Path(os.path.abspath(args.report)), Path(os.path.abspath(args.output))
+    try:
+        report.resolve().relative_to(output.resolve())
+    except ValueError:
+        return None
+    return f"the report {args.report} is inside the output folder {args.output}"
+
+
+def _outcomes(jobs: list, settings: Settings, args: argparse.Namespace, stop: "SignalStop"):
     """Outcomes from local worker processes, or from the Dask cluster given with --scheduler."""
     if args.scheduler:
         from blur.cluster import run_on_cluster
 
-        return run_on_cluster(jobs, settings, scheduler=args.scheduler, overwrite=args.overwrite)
-    return run_batch(jobs, settings, workers=args.workers, overwrite=args.overwrite)
+        return run_on_cluster(jobs, settings, scheduler=args.scheduler, overwrite=args.overwrite, stop=stop)
+    return run_batch(jobs, settings, workers=args.workers, overwrite=args.overwrite, stop=stop)
+
+
+class SignalStop:
+    """The stop flag that signal handlers set. It takes no lock: a handler runs in the main thread
+    between two steps of whatever it interrupted, so waiting there for a lock that the main thread
+    holds (as `threading.Event.set` may) would hang the command for good."""
+
+    def __init__(self):
+        self.requested = False
+
+    def set(self) -> None:
+        self.requested = True
+
+    def is_set(self) -> bool:
+        return self.requested
+
+    def wait(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while not self.requested and (left := deadline - time.monotonic()) > 0:
+            time.sleep(min(left, 0.05))
+        return self.requested
+
+
+def install_handlers(handlers: dict) -> dict:
+    """Install signal handlers (only possible in the main thread); return the ones replaced."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {signum: signal.signal(signum, handler) for signum, handler in handlers.items()}
 
 
 def outcome_line(outcome: Outcome) -> str:
     source = printable(os.fsdecode(outcome.source))
     if outcome.status is Status.DONE:
-        faces = len(outcome.faces)
-        return f"done     {source} -> {printable(os.fsdecode(outcome.destination))} ({faces} face{'s' * (faces != 1)})"
+        again = sum(face.get("source", "").endswith(SECOND_LOOK) for face in outcome.faces)
+        faces = len(outcome.faces) - again
+        more = f", {again} more on a second look" if again else ""
+        return f"done     {source} -> {printable(os.fsdecode(outcome.destination))} ({faces} face{'s' * (faces != 1)}{more})"
     if outcome.status is Status.SKIPPED:
         return f"skipped  {source}: {printable(os.fsdecode(outcome.destination))} already exists"
     return f"FAILED   {source}: {printable(outcome.error or 'unknown error')}"
@@ -205,11 +317,11 @@ def printable(text: str) -> str:
     return "".join(out)
 
 
-def _report(args: argparse.Namespace, outcomes: list[Outcome], settings: Settings, stderr: TextIO) -> bool:
+def _report(args: argparse.Namespace, outcomes: list[Outcome], stderr: TextIO) -> bool:
     if not args.report:
         return True
     try:
-        write_report(outcomes, args.report, settings)
+        write_report(outcomes, args.report)
     except BlurError as exc:
         print(f"blur: the report was not written: {exc}", file=stderr)
         return False
@@ -247,20 +359,6 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _unit_float(text: str) -> float:
-    value = float(text)
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError("must be between 0 and 1")
-    return value
-
-
-def _min_face(text: str) -> float:
-    value = float(text)
-    if not 4 <= value <= 1000:
-        raise argparse.ArgumentTypeError("must be from 4 to 1000 pixels")
-    return value
-
-
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -268,11 +366,17 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _quality(text: str) -> int:
-    value = int(text)
-    if not 1 <= value <= 100:
-        raise argparse.ArgumentTypeError("must be from 1 to 100")
-    return value
+def setting_type(name: str, convert: Callable[[str], object]) -> Callable[[str], object]:
+    """An argparse type that reads a number and checks it as Settings does (one rule, one message)."""
+
+    def parse(text: str) -> object:
+        try:
+            return check_setting(name, convert(text))
+        except InvalidSetting as exc:
+            raise argparse.ArgumentTypeError(str(exc).removeprefix(f"{name} ")) from None
+
+    parse.__name__ = convert.__name__  # argparse names the expected type after it: "invalid float value"
+    return parse
 
 
 def console() -> None:

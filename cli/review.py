@@ -8,12 +8,12 @@ import webbrowser
 from typing import TextIO
 
 from blur.anonymise import Method
-from blur.errors import BlurError
+from blur.errors import BlurError, InvalidSetting
 from blur.pipeline import Settings
 from blur.regions import DEFAULT_PADDING, Shape
 from blur.review import ReviewServer, ReviewSession
 
-from .main import ExitStatus, _positive_float, add_detection_arguments, detector_options_from
+from .main import ExitStatus, add_detection_arguments, detector_options_from, setting_type
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,8 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="how faces are hidden at first; the page can change it per photo (default: mosaic)")
     parser.add_argument("--shape", choices=[s.value for s in Shape], default=Shape.ELLIPSE.value,
                         help="shape of hidden areas at first (default: ellipse)")
-    parser.add_argument("--padding", type=_positive_float, default=DEFAULT_PADDING, metavar="F",
-                        help=f"grow each detected face box by this factor (default: {DEFAULT_PADDING})")
+    parser.add_argument("--padding", type=setting_type("padding", float), default=DEFAULT_PADDING, metavar="F",
+                        help=f"grow each detected face box by this factor, 1 or more (default: {DEFAULT_PADDING})")
     add_detection_arguments(parser, show_detector=False)
     parser.add_argument("--no-browser", action="store_true",
                         help="do not open a browser; only print the page's address")
@@ -52,13 +52,12 @@ def review(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
-    settings = Settings(
-        method=Method(args.method),
-        shape=Shape(args.shape),
-        padding=args.padding,
-        detector=args.detector,
-        detector_options=detector_options_from(args),
-    )
+    try:
+        settings = Settings(method=args.method, shape=args.shape, padding=args.padding, detector=args.detector,
+                            detector_options=detector_options_from(args))
+    except InvalidSetting as exc:
+        print(f"blur: {exc}", file=stderr)
+        return ExitStatus.USAGE
     try:
         settings.load_detector()  # fail now, with one clear message, rather than on every photo
         session = ReviewSession(args.paths, settings, output_dir=args.output, random_names=args.random_names,

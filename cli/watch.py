@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import argparse
 import signal
-import threading
-import time
 from typing import TextIO
 
 from blur.anonymise import Method
 from blur.batch import summarise
 from blur.decode import DEFAULT_MAX_PIXELS
-from blur.errors import BlurError
+from blur.errors import BlurError, InvalidSetting
 from blur.regions import DEFAULT_PADDING, Shape
-from blur.watch import DEFAULT_INTERVAL, DEFAULT_SETTLE, REPORT_NAME, STATE_NAME, watch_folder
+from blur.watch import DEFAULT_INTERVAL, DEFAULT_SETTLE, REPORT_NAME, STATE_NAME, records_folder, watch_folder
 
-from .main import ExitStatus, _positive_float, _quality, add_detection_arguments, outcome_line, settings_from
+from .main import (ExitStatus, SignalStop, _positive_float, add_detection_arguments, install_handlers, outcome_line,
+                   setting_type, settings_from)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,17 +35,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--interval", type=_positive_float, default=DEFAULT_INTERVAL, metavar="SECONDS",
                         help=f"look for new files this often (default: {DEFAULT_INTERVAL:g})")
     parser.add_argument("--random-names", action="store_true",
-                        help="give outputs random file names, so names and folder names do not travel with the photo")
+                        help="give outputs random file names, so names and folder names do not travel with the photo; "
+                             "the report and state, which link them to the originals, are then kept in a private "
+                             "folder of yours, not in OUT")
     parser.add_argument("--method", choices=[m.value for m in Method], default=Method.MOSAIC.value,
                         help="mosaic (default) or solid; both are irreversible")
     parser.add_argument("--shape", choices=[s.value for s in Shape], default=Shape.ELLIPSE.value,
                         help="shape of each destroyed region (default: ellipse)")
-    parser.add_argument("--padding", type=_positive_float, default=DEFAULT_PADDING, metavar="F",
-                        help=f"grow each detected face box by this factor (default: {DEFAULT_PADDING})")
+    parser.add_argument("--padding", type=setting_type("padding", float), default=DEFAULT_PADDING, metavar="F",
+                        help=f"grow each detected face box by this factor, 1 or more (default: {DEFAULT_PADDING})")
     add_detection_arguments(parser)
     parser.add_argument("--max-megapixels", type=_positive_float, default=DEFAULT_MAX_PIXELS / 1e6, metavar="N",
                         help=f"refuse larger images (default: {DEFAULT_MAX_PIXELS / 1e6:.0f})")
-    parser.add_argument("--quality", type=_quality, default=92, metavar="Q", help="JPEG/WebP quality, 1-100 (default: 92)")
+    parser.add_argument("--quality", type=setting_type("quality", int), default=92, metavar="Q", help="JPEG/WebP quality, 1-100 (default: 92)")
     return parser
 
 
@@ -56,6 +57,11 @@ def watch_command(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
+    try:
+        settings = settings_from(args)
+    except InvalidSetting as exc:
+        print(f"blur watch: {exc}", file=stderr)
+        return ExitStatus.USAGE
     stop = SignalStop()
     working = True  # a photo may be in progress: a second Ctrl-C abandons it
     received: list[int] = []
@@ -66,12 +72,12 @@ def watch_command(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
         received.append(signum)
         stop.set()
 
-    previous = _install({signal.SIGINT: request_stop, signal.SIGTERM: request_stop})
+    previous = install_handlers({signal.SIGINT: request_stop, signal.SIGTERM: request_stop})
     outcomes = []
     try:
         try:
             print(f"blur watch: watching {args.input} -> {args.output}; Ctrl-C to stop", file=stderr, flush=True)
-            for outcome in watch_folder(args.input, args.output, settings_from(args), settle=args.settle,
+            for outcome in watch_folder(args.input, args.output, settings, settle=args.settle,
                                         interval=args.interval, random_names=args.random_names, stop=stop):
                 outcomes.append(outcome)
                 print(outcome_line(outcome), file=stdout, flush=True)
@@ -84,38 +90,11 @@ def watch_command(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
             working = False  # from here on, more Ctrl-C only ask for the stop already under way
         counts = summarise(outcomes)
         print(f"blur watch: stopped; {counts['done']} anonymised, {counts['skipped']} already done, "
-              f"{counts['failed']} failed this session; report in {args.output}/{REPORT_NAME}", file=stderr)
+              f"{counts['failed']} failed this session; report in {records_folder(args.output, args.random_names) / REPORT_NAME}",
+              file=stderr)
         return ExitStatus.INTERRUPTED if signal.SIGINT in received else ExitStatus.OK
     except BlurError as exc:
         print(f"blur watch: {exc}", file=stderr)
         return ExitStatus.SOME_FAILED
     finally:
-        _install(previous)
-
-
-class SignalStop:
-    """The stop flag that signal handlers set. It takes no lock: a handler runs in the main thread
-    between two steps of whatever it interrupted, so waiting there for a lock that the main thread
-    holds (as `threading.Event.set` may) would hang `blur watch` for good."""
-
-    def __init__(self):
-        self.requested = False
-
-    def set(self) -> None:
-        self.requested = True
-
-    def is_set(self) -> bool:
-        return self.requested
-
-    def wait(self, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while not self.requested and (left := deadline - time.monotonic()) > 0:
-            time.sleep(min(left, 0.05))
-        return self.requested
-
-
-def _install(handlers: dict) -> dict:
-    """Install signal handlers (only possible in the main thread); return the ones replaced."""
-    if threading.current_thread() is not threading.main_thread():
-        return {}
-    return {signum: signal.signal(signum, handler) for signum, handler in handlers.items()}
+        install_handlers(previous)

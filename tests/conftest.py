@@ -12,6 +12,16 @@ from PIL import Image
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 
 
+@pytest.fixture(autouse=True)
+def private_data_folder(tmp_path_factory, monkeypatch) -> Path:
+    """The user's data folder (where the random-names key lives), kept inside the test's temporary
+    folder so no test writes into the home folder of whoever runs them; one for the whole session."""
+    folder = tmp_path_factory.getbasetemp() / "user-data"
+    monkeypatch.setenv("XDG_DATA_HOME", str(folder))
+    monkeypatch.setenv("LOCALAPPDATA", str(folder))
+    return folder
+
+
 @pytest.fixture(scope="session")
 def face_pixels() -> np.ndarray:
     """Upright RGB pixels of a public-domain portrait with one face around (225, 117)."""

@@ -41,7 +41,7 @@ def test_random_names_hide_file_and_folder_names(folder, tmp_path):
     out = tmp_path / "out"
     destinations = [j.destination for j in plan_jobs([folder], out, random_names=True)]
     assert all(d.parent == out for d in destinations)
-    assert all("a" != d.stem and "b" != d.stem and len(d.stem) == 16 for d in destinations)
+    assert all("a" != d.stem and "b" != d.stem and len(d.stem) == 24 for d in destinations)
     assert [d.suffix for d in destinations] == [".jpg", ".png"]
 
 
@@ -114,7 +114,7 @@ def test_report_lists_every_file(folder, tmp_path, suffix):
     (folder / "broken.png").write_bytes(b"garbage")
     outcomes = list(run_batch(plan_jobs([folder]), workers=1))
     report = tmp_path / f"report{suffix}"
-    write_report(outcomes, report, Settings())
+    write_report(outcomes, report)
     text = report.read_text()
     if suffix == ".json":
         files = {Path(f["input"]).name: f for f in json.loads(text)["files"]}
@@ -125,3 +125,139 @@ def test_report_lists_every_file(folder, tmp_path, suffix):
     else:
         assert text.splitlines()[0].startswith("input,output,status,faces,boxes")
         assert "broken.png" in text and "failed" in text
+
+
+# --- random names: the same on every run, recognised, and linked to nothing in the output folder ---
+
+
+def test_a_rerun_with_random_names_resumes_instead_of_writing_second_copies(folder, tmp_path):
+    out = tmp_path / "out"
+    first = list(run_batch(plan_jobs([folder], out, random_names=True), workers=1))
+    assert {o.status for o in first if o.status is not Status.NOT_READ} == {Status.DONE}
+    written = sorted(p.name for p in out.iterdir())
+    again = list(run_batch(plan_jobs([folder], out, random_names=True), workers=1))
+    assert {o.status for o in again} == {Status.SKIPPED}
+    assert sorted(p.name for p in out.iterdir()) == written  # nothing else: no list linking names to photos
+    assert len(written) == 2
+
+
+def test_random_named_outputs_among_the_inputs_are_not_taken_for_new_photos(folder):
+    list(run_batch(plan_jobs([folder], random_names=True), workers=1))
+    assert len(list(folder.rglob("*.*"))) == 5  # a.jpg, b.png, notes.txt and the two copies
+    assert [j.source.name for j in plan_jobs([folder], random_names=True)] == ["a.jpg", "b.png"]
+    again = list(run_batch(plan_jobs([folder], random_names=True), workers=1))
+    assert {o.status for o in again} == {Status.SKIPPED}
+    assert len(list(folder.rglob("*.*"))) == 5
+
+
+def test_the_random_names_key_is_private_and_outside_every_photo_folder(folder, tmp_path, private_data_folder):
+    from blur.names import KEY_NAME, is_random_output
+
+    (job,) = plan_jobs([folder / "a.jpg"], tmp_path / "out", random_names=True)
+    key = private_data_folder / "soft-focus" / KEY_NAME
+    assert key.is_file() and (key.stat().st_mode & 0o077) == 0
+    assert is_random_output(job.destination)
+    assert not is_random_output(job.destination.with_name("0" * 24 + ".jpg"))  # a stranger's hex name
+    key.write_bytes(b"k" * 32)  # another user's key: their names are not ours
+    assert not is_random_output(job.destination)
+
+
+# --- Ctrl-C: every photo written is among the outcomes ---------------------------------------------
+
+
+class _StopAfterFirst:
+    def __init__(self):
+        self.outcomes = 0
+
+    def is_set(self) -> bool:
+        return self.outcomes >= 1
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_stopped_batch_reports_every_photo_it_wrote(tmp_path, face_pixels, workers):
+    for number in range(6):
+        write_photo(tmp_path / "in" / f"p{number}.png", face_pixels[: 200 + 10 * number, 100:350])
+    stop = _StopAfterFirst()
+    outcomes = []
+    for outcome in run_batch(plan_jobs([tmp_path / "in"], tmp_path / "out"), workers=workers, stop=stop):
+        outcomes.append(outcome)
+        stop.outcomes += 1
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert 1 <= len(outcomes) < 6
+    assert written == sorted(o.destination.name for o in outcomes if o.status is Status.DONE)
+
+
+# --- the report says how each photo was processed ---------------------------------------------------
+
+
+def test_the_report_names_the_tool_every_setting_and_the_model(folder, tmp_path):
+    import hashlib
+
+    from blur import __version__
+    from blur.detect.centerface import bundled_model_path
+
+    settings = Settings(padding=2.0, detector_options={"threshold": 0.3, "fast": True})
+    outcomes = list(run_batch(plan_jobs([folder]), settings, workers=1))
+    write_report(outcomes, tmp_path / "r.json")
+    report = json.loads((tmp_path / "r.json").read_text())
+    (key,) = report["processing"]
+    processing = report["processing"][key]
+    assert processing["tool"] == f"soft-focus {__version__}"
+    assert processing["settings"]["padding"] == 2.0 and processing["settings"]["shape"] == "ellipse"
+    assert processing["settings"]["detector_options"] == {"threshold": 0.3, "fast": True}
+    assert processing["settings"]["max_pixels"] == settings.max_pixels and processing["settings"]["quality"] == 92
+    detector = processing["detector"]
+    assert detector["threshold"] == 0.3 and detector["views"]["mirror"] is False
+    assert detector["model"] == "centerface.onnx"
+    assert detector["model_sha256"] == hashlib.sha256(bundled_model_path().read_bytes()).hexdigest()
+    done = [f for f in report["files"] if f["status"] == "done"]
+    assert len(done) == 2 and all(f["processed_with"] == key for f in done)
+
+
+def test_a_resumed_run_reports_what_the_first_run_did_not_zero_faces(folder, tmp_path):
+    report = tmp_path / "r.json"
+    first = list(run_batch(plan_jobs([folder / "a.jpg"]), workers=1))
+    write_report(first, report)
+    second = list(run_batch(plan_jobs([folder]), workers=1))
+    assert {o.source.name: o.status for o in second if o.status is not Status.NOT_READ} == \
+        {"a.jpg": Status.SKIPPED, "b.png": Status.DONE}
+    assert next(o for o in second if o.source.name == "a.jpg").faces is None  # not known, not zero
+    write_report(second, report)
+    files = {Path(f["input"]).name: f for f in json.loads(report.read_text())["files"]}
+    assert files["a.jpg"]["status"] == "skipped" and files["a.jpg"]["faces"] == first[0].faces
+    assert files["a.jpg"]["processed_with"] is not None and files["b.png"]["processed_with"] is not None
+    write_report(second, tmp_path / "fresh.json")  # no earlier report there: unknown, said as such
+    files = {Path(f["input"]).name: f for f in json.loads((tmp_path / "fresh.json").read_text())["files"]}
+    assert files["a.jpg"]["faces"] is None and files["a.jpg"]["processed_with"] is None
+
+
+# --- files that are not photos the tool reads -------------------------------------------------------
+
+
+def test_files_in_folders_that_are_not_read_are_counted_and_named(folder, tmp_path):
+    (folder / "IMG_0001.DNG").write_bytes(b"II*\x00raw")
+    (folder / "clip.MOV").write_bytes(b"\x00\x00\x00\x14ftypqt  ")
+    jobs = plan_jobs([folder], tmp_path / "out", not_read=True)
+    outcomes = {o.source.name: o for o in run_batch(jobs, workers=1)}
+    assert {name: o.status for name, o in outcomes.items()} == {
+        "a.jpg": Status.DONE, "b.png": Status.DONE, "notes.txt": Status.NOT_READ,
+        "IMG_0001.DNG": Status.NOT_READ, "clip.MOV": Status.NOT_READ}
+    assert "camera raw" in outcomes["IMG_0001.DNG"].error and "video" in outcomes["clip.MOV"].error
+    assert [j.source.name for j in plan_jobs([folder])] == ["a.jpg", "b.png"]  # without not_read: photos only
+
+
+def test_an_unrelated_file_of_the_same_name_does_not_block_the_photo(tmp_path, face_pixels):
+    write_photo(tmp_path / "Pentax.jpg", face_pixels)
+    (tmp_path / "Pentax.avi").write_bytes(b"RIFF\x00\x00\x00\x00AVI LIST")
+    outcomes = {o.source.name: o for o in run_batch(plan_jobs([tmp_path / "Pentax.avi", tmp_path / "Pentax.jpg"]),
+                                                        workers=1)}
+    assert outcomes["Pentax.jpg"].status is Status.DONE
+    assert outcomes["Pentax.avi"].status is Status.FAILED and "video" in outcomes["Pentax.avi"].error
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["Pentax.avi", "Pentax.blurred.jpg", "Pentax.jpg"]
+
+
+def test_a_photo_with_a_name_that_says_nothing_is_read_by_its_bytes(tmp_path, face_pixels):
+    write_photo(tmp_path / "in" / "photo.png", face_pixels)
+    (tmp_path / "in" / "photo.png").rename(tmp_path / "in" / "IMG_0001")
+    (job,) = plan_jobs([tmp_path / "in"], tmp_path / "out", not_read=True)
+    assert job.not_read is None and job.destination == tmp_path / "out" / "IMG_0001.blurred.png"

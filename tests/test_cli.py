@@ -5,7 +5,10 @@ from __future__ import annotations
 import importlib
 import io
 import json
+import os
 import shutil
+import stat
+from pathlib import Path
 
 import pytest
 
@@ -63,6 +66,24 @@ def test_usage_errors_exit_with_2(argv, capsys):
     assert run(*argv)[0] == ExitStatus.USAGE
 
 
+@pytest.mark.parametrize("command", [[], ["watch", "out"], ["review", "--no-browser"]])
+@pytest.mark.parametrize("option", [["--padding", "0.3"], ["--padding", "-3"], ["--padding", "nan"],
+                                    ["--threshold", "0"], ["--threshold", "inf"], ["--quality", "0"]])
+def test_settings_that_weaken_protection_are_usage_errors(photos, tmp_path, command, option, capsys):
+    argv = [*command[:1], str(photos / "astronaut.jpg"), *command[1:]]
+    if command and command[0] == "watch":
+        argv = ["watch", str(photos), str(tmp_path / "out")]
+    code, out, err = run(*argv, *option)
+    assert code == ExitStatus.USAGE
+    assert option[0] in capsys.readouterr().err + err
+    assert not list(photos.glob("*.blurred.*")) and not (tmp_path / "out").exists()
+
+
+def test_a_tiny_pixel_limit_is_a_usage_error(photos):
+    code, _, err = run(str(photos / "astronaut.jpg"), "--max-megapixels", "1e-9")
+    assert code == ExitStatus.USAGE and "max_pixels" in err
+
+
 def test_an_empty_folder_is_a_usage_error(tmp_path):
     code, _, err = run(str(tmp_path))
     assert code == ExitStatus.USAGE and "no photos" in err
@@ -115,3 +136,62 @@ def test_the_summary_counts_one_face_in_the_singular(tmp_path):
     code, _, err = run(str(tmp_path / "astronaut.jpg"))
     assert code == ExitStatus.OK
     assert "1 photo: 1 anonymised" in err and "1 face destroyed" in err, err
+
+
+def test_help_lists_every_subcommand(capsys):
+    assert run("--help")[0] == ExitStatus.OK
+    out = capsys.readouterr().out  # argparse prints help on the process's stdout
+    for command in ("review", "check", "watch"):
+        assert f"  blur {command} " in out
+        assert run(command, "--help")[0] == ExitStatus.OK
+
+
+@pytest.mark.skipif(not hasattr(os, "fchmod"), reason="POSIX permissions")
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_outputs_follow_the_umask_and_reports_stay_private(photos, tmp_path, umask):
+    previous = os.umask(umask)
+    try:
+        code, _, err = run(str(photos / "astronaut.jpg"), "-o", str(tmp_path / "out"), "--report", str(tmp_path / "r.json"))
+    finally:
+        os.umask(previous)
+    assert code == ExitStatus.OK, err
+    assert stat.S_IMODE((tmp_path / "out" / "astronaut.blurred.jpg").stat().st_mode) == 0o666 & ~umask
+    assert stat.S_IMODE((tmp_path / "r.json").stat().st_mode) == 0o600
+
+
+def test_a_report_inside_the_output_folder_is_refused_with_random_names_and_noted_without(photos, tmp_path):
+    out = tmp_path / "out"
+    code, _, err = run(str(photos), "-o", str(out), "--random-names", "--report", str(out / "report.json"))
+    assert code == ExitStatus.USAGE and "inside the output folder" in err and "random name" in err
+    assert not out.exists()
+    code, _, err = run(str(photos / "astronaut.jpg"), "-o", str(out), "--report", str(out / "report.json"))
+    assert code == ExitStatus.OK and "note: the report" in err and (out / "report.json").is_file()
+    code, _, err = run(str(photos / "astronaut.jpg"), "-o", str(out), "--random-names", "--report", str(tmp_path / "r.json"))
+    assert code == ExitStatus.OK and "note" not in err
+
+
+def test_a_resumed_run_does_not_say_no_faces_were_destroyed(photos):
+    assert run(str(photos / "astronaut.jpg"), "-j", "1")[0] == ExitStatus.OK
+    code, _, err = run(str(photos / "astronaut.jpg"), "-j", "1")
+    assert code == ExitStatus.OK
+    assert "1 photo: 0 anonymised (0 faces destroyed), 1 already done earlier, 0 failed" in err
+
+
+def test_files_that_are_not_photos_are_counted_and_listed_in_the_report(photos, tmp_path):
+    for name in ("IMG_1.CR2", "IMG_2.dng", "clip.mp4", "notes.txt"):
+        (photos / name).write_bytes(b"not read")
+    report = tmp_path / "r.json"
+    code, out, err = run(str(photos), "-o", str(tmp_path / "out"), "--report", str(report), "-j", "1")
+    assert code == ExitStatus.OK, err
+    assert "3 photos: 3 anonymised" in err
+    assert "Not read: 2 camera raw files: export them as JPEG or TIFF first, 1 video, 1 other file (the report lists them)" in err
+    assert "IMG_1" not in out  # listed in the report, not one line each
+    files = {Path(f["input"]).name: f for f in json.loads(report.read_text())["files"]}
+    assert {name for name, f in files.items() if f["status"] == "not read"} == {"IMG_1.CR2", "IMG_2.dng", "clip.mp4", "notes.txt"}
+    assert json.loads(report.read_text())["summary"]["not read"] == 4
+
+
+def test_a_raw_file_given_by_name_fails_clearly(photos):
+    (photos / "IMG_1.dng").write_bytes(b"II*\x00\x08\x00\x00\x00")
+    code, out, _ = run(str(photos / "IMG_1.dng"))
+    assert code == ExitStatus.SOME_FAILED and "camera raw file" in out and "export it as JPEG or TIFF" in out

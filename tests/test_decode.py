@@ -208,3 +208,25 @@ def test_exif_orientation_decides_whatever_xmp_says(exif_orientation, xmp_orient
     photo = decode_photo(encoded(stored, "JPEG", exif=exif, xmp=xmp_packet(xmp_orientation), quality=95))
     assert photo.pixels.shape == upright.shape
     assert np.abs(photo.pixels.astype(int) - upright).mean() < 4
+
+
+def _tiff_with(tags: dict[int, tuple[int, object]]) -> bytes:
+    from PIL import TiffImagePlugin
+
+    info = TiffImagePlugin.ImageFileDirectory_v2()
+    for tag, (kind, value) in tags.items():
+        info[tag] = value
+        info.tagtype[tag] = kind
+    pixels = np.random.default_rng(5).integers(0, 256, (8, 8, 3), dtype=np.uint8)  # a raw file's tiny preview
+    return encoded(pixels, "TIFF", tiffinfo=info)
+
+
+@pytest.mark.parametrize("tags", [{50706: (1, b"\x01\x04\x00\x00")}, {254: (4, 1)}], ids=["DNG", "preview first"])
+def test_camera_raw_files_are_refused_not_reduced_to_their_preview(tags):
+    """A DNG (or any TIFF whose first image is a reduced preview) named .tif: by its content."""
+    with pytest.raises(UnsupportedImage, match="camera raw|preview"):
+        decode_photo(_tiff_with(tags))
+
+
+def test_an_ordinary_tiff_is_still_read():
+    assert decode_photo(_tiff_with({254: (4, 0)})).pixels.shape == (8, 8, 3)

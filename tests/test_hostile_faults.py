@@ -270,7 +270,8 @@ def test_ctrl_c_mid_batch_stops_cleanly_and_the_next_run_resumes(tmp_path, worke
     records = json.loads((tmp_path / "r.json").read_text())["files"]
     assert 1 <= len(records) < len(photos) and {r["status"] for r in records} == {"done"}
     done_before = len(assert_valid_outputs(tmp_path / "out"))
-    assert done_before >= len(records)
+    assert done_before == len(records), "a photo was written but is missing from the report"
+    assert f"interrupted after {done_before} of {len(photos)} photos" in stderr
 
     resumed = subprocess.run(command, capture_output=True, text=True, timeout=240)
     assert resumed.returncode == 0, resumed.stderr

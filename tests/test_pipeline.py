@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from blur import Region, Settings, anonymise_file, anonymise_image
+from blur import Region, Settings, Shape, anonymise_file, anonymise_image
 from blur.anonymise import Method
 from blur.regions import Shape
-from blur.errors import OutputError, UnreadableImage
+from blur.errors import InvalidSetting, OutputError, UnreadableImage
 from conftest import write_photo
 
 
@@ -86,3 +86,42 @@ def test_alpha_of_a_drawn_rectangle_becomes_opaque_to_its_corners(face_pixels):
     drawn = Region(20, 20, 60, 60, shape=Shape.RECTANGLE)
     result = anonymise_image(face_pixels, Settings(shape=Shape.ELLIPSE), alpha=alpha, regions=[drawn])
     assert result.alpha[20, 20] == 255 and result.alpha[59, 59] == 255 and result.alpha[19, 19] == 0
+
+
+@pytest.mark.parametrize("weakening", [
+    {"padding": -3}, {"padding": 0.3}, {"padding": 0}, {"padding": float("nan")}, {"padding": float("inf")},
+    {"padding": "1.5"}, {"method": "solidd"}, {"method": "SOLID"}, {"method": None}, {"shape": "circle"},
+    {"shape": Method.SOLID}, {"quality": 0}, {"quality": 101}, {"quality": 50.5}, {"quality": True},
+    {"max_pixels": 0}, {"max_pixels": -1}, {"max_pixels": 1.5}, {"detector": "nope"},
+    {"detector_options": {"threshold": -0.1}}, {"detector_options": {"threshold": 1.5}},
+    {"detector_options": {"threshold": float("nan")}}, {"detector_options": {"threshold": True}},
+    {"detector_options": {"fast": "yes"}}, {"detector_options": {"thresold": 0.2}}, {"detector_options": None},
+])
+def test_settings_refuse_values_that_could_weaken_protection(weakening):
+    with pytest.raises(InvalidSetting):
+        Settings(**weakening)
+
+
+def test_settings_take_exact_names_and_hold_the_enums():
+    settings = Settings(method="solid", shape="rectangle", padding=2, detector_options={"threshold": 0.3, "fast": True})
+    assert settings.method is Method.SOLID and settings.shape is Shape.RECTANGLE
+    assert settings.padding == 2.0 and settings.detector_options == {"threshold": 0.3, "fast": True}
+    assert Settings() == Settings(method=Method.MOSAIC, shape=Shape.ELLIPSE)
+
+
+def test_a_negative_padding_cannot_write_the_face_untouched(tmp_path, face_pixels):
+    source = write_photo(tmp_path / "face.png", face_pixels)
+    with pytest.raises(InvalidSetting, match="padding"):
+        anonymise_file(source, tmp_path / "out.png", Settings(padding=-3))
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_anonymise_refuses_a_misspelt_method_or_shape(face_pixels):
+    from blur.anonymise import anonymise
+
+    with pytest.raises(ValueError):
+        anonymise(face_pixels, [Region(0, 0, 10, 10)], "solidd")
+    with pytest.raises(ValueError):
+        anonymise(face_pixels, [Region(0, 0, 10, 10)], Method.SOLID, "rect")
+    solid = anonymise(face_pixels, [Region(0, 0, 10, 10)], "solid", "rectangle")
+    assert not solid[:10, :10].any()

@@ -34,6 +34,10 @@ class Detector(Protocol):
         """Return face candidates in an H×W×3 uint8 RGB image."""
         ...
 
+    def describe(self) -> dict:
+        """What decides this detector's results (model, its hash, threshold, views), for reports: JSON values."""
+        ...
+
 
 def _centerface(**options) -> Detector:
     from .centerface import CenterFace

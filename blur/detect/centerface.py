@@ -6,6 +6,7 @@ model with the quickest engine installed (engines.py), and fuses the boxes of al
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib.resources
 from pathlib import Path
@@ -100,12 +101,13 @@ class CenterFace:
     def describe(self) -> dict:
         """What decides this detector's output, for reports: model, engine, views and thresholds."""
         return {
+            "name": self.name,
             "model": self.model_path.name,
             "model_sha256": self.model_sha256,
             "engine": f"{self.engine.name} ({self.engine.precision})",
             "min_face": self.pyramid.min_face,
-            "mirror": self.pyramid.mirror,
             "threshold": self.threshold.base,
+            "views": dataclasses.asdict(self.pyramid),
         }
 
 

@@ -1,0 +1,65 @@
+"""Kinds of file, told by name before anything reads them: a photo this tool reads, or what else.
+
+A folder holds more than photos: camera raw files, videos, sidecars, documents. Each that is not
+read is counted and named (never skipped in silence), with the reason a person can act on. This
+is the one place that decides it: a new kind of media the tool learns to read moves here from
+`NOT_READ_KINDS` to what is read.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+
+from .decode import CAMERA_RAW_MESSAGE, IMAGE_EXTENSIONS, sniff_format
+
+
+class Kind(Enum):
+    PHOTO = "photo"
+    RAW = "camera raw"
+    VIDEO = "video"
+    OTHER = "other"
+
+
+RAW_EXTENSIONS = frozenset({
+    ".3fr", ".ari", ".arw", ".bay", ".braw", ".cap", ".cr2", ".cr3", ".crw", ".dcr", ".dcs", ".dng", ".drf",
+    ".eip", ".erf", ".fff", ".gpr", ".iiq", ".k25", ".kdc", ".mdc", ".mef", ".mos", ".mrw", ".nef", ".nrw",
+    ".orf", ".ori", ".pef", ".ptx", ".r3d", ".raf", ".raw", ".rw2", ".rwl", ".rwz", ".sr2", ".srf", ".srw",
+    ".x3f",
+})
+"""Camera raw formats: the full image is sensor data this tool does not decode."""
+
+VIDEO_EXTENSIONS = frozenset({
+    ".3g2", ".3gp", ".avi", ".flv", ".insv", ".m2ts", ".m4v", ".mkv", ".mov", ".mp4", ".mpeg", ".mpg", ".mts",
+    ".mxf", ".ogv", ".qt", ".ts", ".vob", ".webm", ".wmv",
+})
+
+DESCRIPTIONS = {
+    Kind.RAW: "a camera raw file",
+    Kind.VIDEO: "a video",
+    Kind.OTHER: "not a photo in a format this tool reads (JPEG, PNG, WebP, TIFF, BMP, GIF, HEIC)",
+}
+NOT_READ_KINDS = {
+    Kind.RAW: CAMERA_RAW_MESSAGE,
+    Kind.VIDEO: "a video: this tool anonymises photos only, so nothing was written",
+    Kind.OTHER: DESCRIPTIONS[Kind.OTHER],
+}
+"""Why each kind of file is not anonymised."""
+
+
+def kind_of(path: str | Path) -> Kind:
+    """The kind of the file at `path`, from its extension."""
+    suffix = Path(path).suffix.lower()
+    if suffix in IMAGE_EXTENSIONS:
+        return Kind.PHOTO
+    if suffix in RAW_EXTENSIONS:
+        return Kind.RAW
+    if suffix in VIDEO_EXTENSIONS:
+        return Kind.VIDEO
+    return Kind.OTHER
+
+
+def kind_of_file(path: str | Path) -> Kind:
+    """The kind of the file at `path` by its name; if its name says nothing, a photo if its first bytes say so."""
+    kind = kind_of(path)
+    return Kind.PHOTO if kind is Kind.OTHER and sniff_format(path) else kind
