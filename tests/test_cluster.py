@@ -63,7 +63,7 @@ def report_by_input(report: Path, out: Path) -> dict[str, dict]:
     rows = {}
     for record in files:
         output = record["output"] and os.path.relpath(record["output"], out)
-        rows[record["input"]] = (record["status"], output, [face["box"] for face in record["faces"]],
+        rows[record["input"]] = (record["status"], output, [face["box"] for face in record["faces"] or ()],
                                  record["method"], record["error"])
     return rows
 
