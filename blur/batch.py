@@ -30,7 +30,7 @@ from .encode import output_format_for, remove_stale_temporaries, write_atomicall
 from .errors import BlurError, OutputExists
 from .kinds import NOT_READ_KINDS, Kind, kind_of, kind_of_file
 from .names import is_random_output, random_stem
-from .pipeline import SECOND_LOOK, Settings, anonymise_file
+from .pipeline import Settings, anonymise_file
 
 OUTPUT_TAG = ".blurred"
 """Inserted before the extension of every output: photo.jpg -> photo.blurred.jpg."""
@@ -384,13 +384,12 @@ def _worker_job(job: Job, overwrite: bool) -> Outcome:
 
 
 def summarise(outcomes: Iterable[Outcome]) -> dict[str, int]:
-    """How many outcomes of each status, and "faces": the faces destroyed in the photos done (this
-    run), as the detector found them first (not the regions added on a second look)."""
+    """How many outcomes of each status, and "faces": the faces destroyed in the photos done (this run)."""
     counts = {status.value: 0 for status in Status}
     faces = 0
     for outcome in outcomes:
         counts[outcome.status.value] += 1
-        faces += sum(not face.get("source", "").endswith(SECOND_LOOK) for face in outcome.faces or ())
+        faces += len(outcome.faces or ())
     counts["faces"] = faces
     return counts
 

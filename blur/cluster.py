@@ -172,8 +172,7 @@ def run_job_on_worker(job: Job, settings: Settings, overwrite: bool, existed: fr
 
     `existed` names the job's outputs that were there before the batch. Any other output found
     in place was written by a lost worker's attempt at this very job: it is complete (writes are
-    atomic), so the job is done; its faces are found again (detection is deterministic) for the report,
-    though not what that attempt's second look at its encoded result added (see `anonymise_file`).
+    atomic), so the job is done; its faces are found again (detection is deterministic) for the report.
     """
     detector = _detector_for(settings)
     outcome = run_job(job, settings, overwrite=overwrite, detector=detector)

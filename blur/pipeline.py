@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 from dataclasses import dataclass, field
@@ -14,11 +13,11 @@ from typing import Any, Callable
 import numpy as np
 
 from .anonymise import Method, anonymise
-from .check import faces_left, verify_no_metadata
-from .decode import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, decode_photo, read_photo
+from .check import verify_no_metadata
+from .decode import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, read_photo
 from .detect import DEFAULT_DETECTOR, DETECTORS, Detector, detect_faces, load_detector
 from .encode import DEFAULT_QUALITY, OutputFormat, encode_image, output_format_for, verify_encoded, write_atomically
-from .errors import InvalidSetting, OutputError, OutputExists, VerificationFailed
+from .errors import InvalidSetting, OutputError, OutputExists
 from .regions import DEFAULT_PADDING, Region, Shape, combined_mask, regions_from_detections
 
 
@@ -210,8 +209,6 @@ class FileResult:
     regions: list[Region]
     width: int
     height: int
-    found_again: int = 0
-    """How many of `regions` were found only in the encoded result, once the others were destroyed."""
 
 
 def anonymise_file(
@@ -230,10 +227,6 @@ def anonymise_file(
     destination's extension does not match the format written (a PNG named .jpg, a HEIC photo
     written as JPEG), the extension is corrected: `FileResult.output` is the path written.
     Pass `regions` (in upright full-resolution pixels) to destroy those instead of detecting faces.
-
-    When it finds the faces itself, it also looks for them in the encoded result, as `blur check`
-    does, and destroys what is still found there (faces the detector sees only once their
-    neighbours are destroyed), up to RECHECKS times; if faces are still found then, nothing is written.
     """
     source = Path(source)
     photo = read_photo(source, max_pixels=settings.max_pixels)
@@ -245,32 +238,11 @@ def anonymise_file(
         raise OutputExists(destination)
     detector = detector or (settings.load_detector() if regions is None else None)
     result = anonymise_image(photo.pixels, settings, alpha=photo.alpha, regions=regions, detector=detector, rng=rng)
-    destroyed, found_first = list(result.regions), len(result.regions)
     data = encode_image(result.pixels, result.alpha, output, settings.quality)
-    for attempt in range(RECHECKS + 1 if regions is None else 0):
-        left = faces_left(decode_photo(data, max_pixels=settings.max_pixels).pixels, detector)
-        if not left:
-            break
-        if attempt == RECHECKS:
-            raise VerificationFailed(
-                f"{len(left)} face{'s' * (len(left) != 1)} could still be found after anonymising it "
-                f"{RECHECKS + 1} times, so nothing was written; anonymise it with `blur review`"
-            )
-        second = [dataclasses.replace(d, source=d.source + SECOND_LOOK) for d in left]
-        more = regions_from_detections(second, photo.height, photo.width, settings.padding)
-        result = anonymise_image(result.pixels, settings, alpha=result.alpha, regions=more, rng=rng)
-        destroyed += more
-        data = encode_image(result.pixels, result.alpha, output, settings.quality)
     verify_encoded(data, output, photo.height, photo.width)
     verify_no_metadata(data)  # the container walk `blur check` does: nothing but the image, or no file
     write_atomically(data, destination, overwrite=overwrite)
-    return FileResult(destination, destroyed, photo.width, photo.height, len(destroyed) - found_first)
-
-
-RECHECKS = 6
-"""How many times faces still found in the encoded result are destroyed before the photo fails."""
-SECOND_LOOK = " (second look)"
-"""Added to the source of regions found in the encoded result."""
+    return FileResult(destination, result.regions, photo.width, photo.height)
 
 
 def with_extension(path: Path, output: OutputFormat) -> Path:

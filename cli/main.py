@@ -22,7 +22,7 @@ from blur.detect import DETECTORS, DEFAULT_DETECTOR
 from blur.detect.centerface import FAST_MIN_FACE, MIN_FACE
 from blur.errors import BlurError, InvalidSetting
 from blur.kinds import Kind
-from blur.pipeline import SECOND_LOOK, Settings, check_setting
+from blur.pipeline import Settings, check_setting
 from blur.regions import DEFAULT_PADDING, Shape
 
 
@@ -295,10 +295,8 @@ def install_handlers(handlers: dict) -> dict:
 def outcome_line(outcome: Outcome) -> str:
     source = printable(os.fsdecode(outcome.source))
     if outcome.status is Status.DONE:
-        again = sum(face.get("source", "").endswith(SECOND_LOOK) for face in outcome.faces)
-        faces = len(outcome.faces) - again
-        more = f", {again} more on a second look" if again else ""
-        return f"done     {source} -> {printable(os.fsdecode(outcome.destination))} ({faces} face{'s' * (faces != 1)}{more})"
+        faces = len(outcome.faces)
+        return f"done     {source} -> {printable(os.fsdecode(outcome.destination))} ({faces} face{'s' * (faces != 1)})"
     if outcome.status is Status.SKIPPED:
         return f"skipped  {source}: {printable(os.fsdecode(outcome.destination))} already exists"
     return f"FAILED   {source}: {printable(outcome.error or 'unknown error')}"

@@ -339,7 +339,8 @@ def test_an_earlier_copy_is_shown_before_saving_and_replaced_only_when_asked(bro
 
 @pytest.fixture
 def wide_server(tmp_path):
-    """A wide photo (it fills the page's width at Fit) with a row of uncertain boxes and one at its right edge."""
+    """A wide photo (it fills the page's width at Fit) with a row of uncertain boxes, one at its right edge
+    and two far apart (their labels have room, whatever the detector finds)."""
     pixels = read_photo(SAMPLES / "astronaut.jpg").pixels
     Image.fromarray(np.concatenate([pixels] * 3, axis=1)).save(tmp_path / "wide.png")
     server = start_server([tmp_path / "wide.png"])
@@ -348,7 +349,8 @@ def wide_server(tmp_path):
     source = found[0]["source"]
     row = [{"x0": 40 + 40 * i, "y0": 300, "x1": 76 + 40 * i, "y1": 336, "score": 0.3, "source": source} for i in range(12)]
     edge = {"x0": 1500, "y0": 200, "x1": 1536, "y1": 236, "score": 0.3, "source": source}
-    status, _ = call_json(server, "PUT", "api/photos/0", {"regions": found + row + [edge]})
+    apart = [{"x0": x, "y0": 420, "x1": x + 36, "y1": 456, "score": 0.3, "source": source} for x in (600, 1000)]
+    status, _ = call_json(server, "PUT", "api/photos/0", {"regions": found + row + [edge] + apart})
     assert status == 200
     yield server
     server.stop()
