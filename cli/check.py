@@ -55,6 +55,7 @@ def check(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
         print(f"blur check: {exc}", file=stderr)
         return ExitStatus.SOME_FAILED
     counts = {"clean": 0, "found": 0, "unreadable": 0}
+    faces_listed = False
     for path in files:
         name = printable(os.fsdecode(path))
         kind = kind_of_file(path)
@@ -69,10 +70,15 @@ def check(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
             print(f"ERROR    {name}: {printable(str(exc))}", file=stdout, flush=True)
             continue
         counts["clean" if report.clean else "found"] += 1
+        faces_listed |= bool(report.faces)
         for line in report_lines(name, report):
             print(line, file=stdout, flush=True)
     print(f"blur check: {len(files)} file{'s' * (len(files) != 1)}: {counts['clean']} clean, {counts['found']} with "
           f"something found, {counts['unreadable']} could not be checked", file=stderr)
+    if faces_listed:
+        print("blur check: look at every box listed: a face there is still visible (`blur review` shows and hides "
+              "it); on photos blur anonymised, many boxes are faces it destroyed or shapes that are not faces",
+              file=stderr)
     return ExitStatus.OK if counts["clean"] == len(files) else ExitStatus.SOME_FAILED
 
 

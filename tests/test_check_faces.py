@@ -91,8 +91,8 @@ def test_check_refuses_a_threshold_weaker_than_the_default_and_takes_a_stricter_
     photo.write_bytes((SAMPLES / "astronaut.jpg").read_bytes())
     code, _, err = _check("--threshold", "0.5", str(photo))
     assert code == 2 and "at most" in err
-    code, out, _ = _check("--threshold", "0.06", str(photo))
-    assert code == 1 and "face at" in out
+    code, out, err = _check("--threshold", "0.06", str(photo))
+    assert code == 1 and "face at" in out and "look at every box listed" in err
 
 
 def test_check_reads_every_file_in_a_folder_and_fails_on_what_it_cannot_check(tmp_path):
