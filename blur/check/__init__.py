@@ -1,0 +1,119 @@
+"""Check: what in an encoded photo could still identify someone, found by reading its bytes.
+
+Metadata is found by walking the file's own container structure (JPEG segments, PNG chunks, RIFF
+chunks, TIFF directories, GIF blocks, HEIF boxes) instead of asking a decoder what it understood:
+a decoder silently skips what it does not know, and what it skips is exactly what leaks. Anything
+that is not on a short allow-list of format basics is reported, as are bytes after the image's end.
+
+Faces are a gate: every candidate the default detector (its full views, its default threshold)
+would destroy fails the check, unless its middle is a blob the tool made (a face already destroyed).
+
+Before every write, the pipeline runs `verify_no_metadata` on the encoded bytes.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..decode import DEFAULT_MAX_PIXELS, decode_photo, max_file_bytes, read_file, sniff_bytes
+from ..detect import Detection, Detector
+from ..errors import BlurError, UnreadableImage, VerificationFailed
+from .bmp import bmp_findings
+from .faces import FaceCandidate, blob_measures, find_face_candidates, looks_destroyed
+from .findings import Finding
+from .gif import gif_findings
+from .heif import heif_findings
+from .jpeg import jpeg_findings
+from .png import png_findings
+from .tiff import tiff_findings
+from .webp import webp_findings
+
+__all__ = [
+    "CheckReport", "FaceCandidate", "Finding", "blob_measures", "check_file", "check_photo", "find_face_candidates",
+    "find_metadata", "image_format", "looks_destroyed", "verify_no_metadata",
+]
+
+_READERS = {"JPEG": jpeg_findings, "PNG": png_findings, "WEBP": webp_findings, "TIFF": tiff_findings,
+            "GIF": gif_findings, "BMP": bmp_findings, "HEIF": heif_findings}
+"""One reader per container format, each walking the file's own structure."""
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """What `check_photo` found in one file."""
+
+    format: str
+    metadata: tuple[Finding, ...]
+    candidates: tuple[FaceCandidate, ...] | None = None
+    """Everything the detector would destroy, best first; None when faces were not searched for."""
+    face_error: str | None = None
+    """Why faces could not be searched for (e.g. an animation), when they could not."""
+
+    @property
+    def faces(self) -> list[Detection]:
+        """Faces still in the photo: candidates that are not destroyed blobs."""
+        return [c.detection for c in self.candidates or () if not c.destroyed]
+
+    @property
+    def clean(self) -> bool:
+        return not self.metadata and not self.faces and self.face_error is None
+
+
+def check_file(path: str | Path, **options) -> CheckReport:
+    """`check_photo` on the file at `path` (a regular file no larger than a photo within the pixel limit)."""
+    max_pixels = options.get("max_pixels", DEFAULT_MAX_PIXELS)
+    return check_photo(read_file(path, max_bytes=max_file_bytes(max_pixels)), **options)
+
+
+def check_photo(
+    data: bytes,
+    *,
+    faces: bool = True,
+    detector: Detector | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> CheckReport:
+    """The identifying metadata in `data` and, if `faces`, what the detector would still destroy in it.
+
+    `detector` defaults to the default detector at its default threshold; pass a stricter one
+    (a lower threshold) to look harder, never a weaker one."""
+    kind = image_format(data)
+    metadata = tuple(find_metadata(data))
+    candidates = error = None
+    if faces:
+        try:
+            pixels = decode_photo(data, max_pixels=max_pixels).pixels
+        except BlurError as exc:  # the metadata found is still worth reporting
+            error = str(exc)
+        else:
+            candidates = tuple(find_face_candidates(pixels, detector))
+    return CheckReport(kind, metadata, candidates, error)
+
+
+def verify_no_metadata(data: bytes) -> None:
+    """Raise VerificationFailed if the encoded `data` carries anything beyond the image itself."""
+    try:
+        findings = find_metadata(data)
+    except UnreadableImage as exc:
+        raise VerificationFailed(f"the encoded output cannot be checked for metadata ({exc})") from None
+    if findings:
+        listed = "; ".join(str(f) for f in findings)
+        raise VerificationFailed(f"the encoded output still carries metadata ({listed}), so it was not written")
+
+
+def image_format(data: bytes) -> str:
+    """The container format of `data`, from its first bytes: the parser `blur` would decode it with."""
+    kind = sniff_bytes(data[:16])
+    if kind is None:
+        raise UnreadableImage("not a photo in a format this check knows (JPEG, PNG, WebP, TIFF, GIF, BMP, HEIC)")
+    return kind
+
+
+def find_metadata(data: bytes) -> list[Finding]:
+    """Everything in `data` beyond the pixels and the format's basics, in file order."""
+    walker = _READERS[image_format(data)]
+    try:
+        return walker(data)
+    except (struct.error, IndexError, ValueError) as exc:
+        raise UnreadableImage(f"the file's structure is damaged ({exc}); it cannot be checked") from None
