@@ -1,4 +1,4 @@
-"""The pipeline for one photo: decode → detect → regions → anonymise → encode → verify → write."""
+"""The pipeline for one photo: decode → detect → regions → anonymise → fingerprint → encode → verify → write."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from .decode import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, decode_photo, read_pho
 from .detect import DEFAULT_DETECTOR, DETECTORS, Detector, detect_faces, load_detector
 from .encode import DEFAULT_QUALITY, OutputFormat, encode_image, output_format_for, verify_encoded, write_atomically
 from .errors import InvalidSetting, OutputError, OutputExists, VerificationFailed
+from .fingerprint import regions_in_output, unlink_sensor
 from .regions import DEFAULT_PADDING, Region, Shape, combined_mask, regions_from_detections
 
 
@@ -33,6 +34,10 @@ class Settings:
     Every value is checked when a Settings is made (InvalidSetting otherwise), so no typo or
     out-of-range number can quietly weaken protection: methods and shapes are their enum or its
     exact name, the padding is at least 1, and detector options are those the detector knows.
+
+    `keep_geometry` skips the step that unlinks the photo from its camera's sensor pattern (a smooth
+    random distortion of about a pixel and a crop of a few pixels a side: see blur.fingerprint), for
+    newsrooms that must keep every pixel where it was; the photo can then be matched to the camera.
     """
 
     method: Method = Method.MOSAIC
@@ -42,6 +47,7 @@ class Settings:
     detector_options: dict = field(default_factory=dict, hash=False)
     max_pixels: int = DEFAULT_MAX_PIXELS
     quality: int = DEFAULT_QUALITY
+    keep_geometry: bool = False
 
     def __post_init__(self):
         for name, check in _FIELD_CHECKS.items():
@@ -150,6 +156,7 @@ _FIELD_CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "detector_options": _detector_options,
     "max_pixels": _at_least_one,
     "quality": _quality,
+    "keep_geometry": _flag,
 }
 
 
@@ -202,6 +209,15 @@ def anonymise_image(
     return Anonymised(out, alpha, regions)
 
 
+def unlink_camera(anonymised: Anonymised, rng: np.random.Generator | None = None) -> Anonymised:
+    """The anonymised image resampled so its sensor pattern no longer matches its camera's (blur.fingerprint),
+    with its regions as boxes in the new, slightly cropped image. Run after the fill, on the whole image,
+    so the destroyed regions move with everything else and stay covered."""
+    unlinked = unlink_sensor(anonymised.pixels, anonymised.alpha, rng)
+    height, width = unlinked.pixels.shape[:2]
+    return Anonymised(unlinked.pixels, unlinked.alpha, regions_in_output(anonymised.regions, unlinked, height, width))
+
+
 @dataclass(frozen=True, eq=False)
 class FileResult:
     """What happened to one photo that was anonymised and written."""
@@ -212,6 +228,9 @@ class FileResult:
     height: int
     found_again: int = 0
     """How many of `regions` were found only in the encoded result, once the others were destroyed."""
+    camera_unlinked: bool = False
+    """Whether the sensor-pattern step ran: then `width`×`height` is a few pixels smaller than the
+    original and `regions` are in the output's pixels."""
 
 
 def anonymise_file(
@@ -230,6 +249,8 @@ def anonymise_file(
     destination's extension does not match the format written (a PNG named .jpg, a HEIC photo
     written as JPEG), the extension is corrected: `FileResult.output` is the path written.
     Pass `regions` (in upright full-resolution pixels) to destroy those instead of detecting faces.
+    Unless `settings.keep_geometry`, the anonymised image is then unlinked from its camera's sensor
+    pattern (`unlink_camera`), and everything after works on that slightly smaller image.
 
     When it finds the faces itself, it also looks for them in the encoded result, as `blur check`
     does, and destroys what is still found there (faces the detector sees only once their
@@ -245,6 +266,9 @@ def anonymise_file(
         raise OutputExists(destination)
     detector = detector or (settings.load_detector() if regions is None else None)
     result = anonymise_image(photo.pixels, settings, alpha=photo.alpha, regions=regions, detector=detector, rng=rng)
+    if not settings.keep_geometry:
+        result = unlink_camera(result, rng)
+    height, width = result.pixels.shape[:2]
     destroyed, found_first = list(result.regions), len(result.regions)
     data = encode_image(result.pixels, result.alpha, output, settings.quality)
     for attempt in range(RECHECKS + 1 if regions is None else 0):
@@ -257,14 +281,14 @@ def anonymise_file(
                 f"{RECHECKS + 1} times, so nothing was written; anonymise it with `blur review`"
             )
         second = [dataclasses.replace(d, source=d.source + SECOND_LOOK) for d in left]
-        more = regions_from_detections(second, photo.height, photo.width, settings.padding)
+        more = regions_from_detections(second, height, width, settings.padding)
         result = anonymise_image(result.pixels, settings, alpha=result.alpha, regions=more, rng=rng)
         destroyed += more
         data = encode_image(result.pixels, result.alpha, output, settings.quality)
-    verify_encoded(data, output, photo.height, photo.width)
+    verify_encoded(data, output, height, width)
     verify_no_metadata(data)  # the container walk `blur check` does: nothing but the image, or no file
     write_atomically(data, destination, overwrite=overwrite)
-    return FileResult(destination, destroyed, photo.width, photo.height, len(destroyed) - found_first)
+    return FileResult(destination, destroyed, width, height, len(destroyed) - found_first, not settings.keep_geometry)
 
 
 RECHECKS = 6
