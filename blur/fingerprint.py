@@ -29,16 +29,16 @@ FIELD_CELLS = 8
 every eighth of the photo, too slowly to see, too fast for one scale and rotation to realign it
 (measured at 1024 px with DISPLACEMENT: 4 cells left PCE 42-154, 8 cells 33-42, as unrelated photos)."""
 
-DISPLACEMENT = 3.0
-"""Standard deviation, in pixels, of the displacement at each control point in a photo 1024 px on its
-long side (clipped at 2.5 times it). A posted photo still matches where a part of it lines up with the
-fingerprint within about a pixel, and that part shrinks with the square of the displacement: at 1024 px,
-1 px left PCE 700-1,600, 2 px 60-100, 3 px 33-42 (originals 8,400-15,800; 60 is a match)."""
+DISPLACEMENT = 4.0
+"""Standard deviation, in pixels, of the displacement at each control point (clipped at 2.5 times it),
+for photos up to 1024 px on their long side. A posted photo still matches where a part of it lines up
+with the fingerprint within about a pixel, and that part shrinks with the square of the displacement:
+at 1024 px, 1 px left PCE 700-1,600, 2 px 60-100, 3 px 33-62 (originals 1,200-18,300; 60 is a match)."""
 
 REFERENCE_SIDE = 1024
-"""The long side DISPLACEMENT is given for. The fingerprint's evidence (PCE) grows with the number of
-pixels, so the displacement grows with the square root of the long side: PCE ~ pixels / displacement^4
-stays the same (a 12-MP photo, 4032 px, gets twice the displacement)."""
+"""Above this long side the displacement grows with its square root: the fingerprint's evidence (PCE)
+grows with the number of pixels, and PCE ~ pixels / displacement^4 then stays the same (a 12-MP photo,
+4032 px, gets twice the displacement: 8 px, about 1 % of a field cell of 500 px)."""
 
 EXTRA_CROP = 6
 """Each side loses as many pixels as the field may move them (so nothing from outside the photo is
@@ -47,12 +47,12 @@ sampled) plus a random 0 to EXTRA_CROP more: the output is slightly smaller, by 
 
 def displacement_for(height: int, width: int) -> float:
     """The displacement field's standard deviation, in pixels, for an image of this size."""
-    return DISPLACEMENT * np.sqrt(max(height, width) / REFERENCE_SIDE)
+    return DISPLACEMENT * max(1.0, np.sqrt(max(height, width) / REFERENCE_SIDE))
 
 
 def most_moved(height: int, width: int) -> int:
-    """Most pixels any pixel moves besides the crop (field, its interpolation's overshoot, sub-pixel shift)."""
-    return int(np.ceil(3 * displacement_for(height, width) + 0.5))
+    """Most pixels any pixel moves besides the crop (the field, clipped at 2.5 standard deviations, and the sub-pixel shift)."""
+    return int(np.ceil(2.5 * displacement_for(height, width) + 0.5))
 
 
 @dataclass(frozen=True, eq=False)
@@ -104,6 +104,7 @@ def random_distortion(height: int, width: int, rng: np.random.Generator) -> Dist
     for offset, along_x in ((left, True), (top, False)):
         coarse = np.clip(rng.normal(0, spread, (FIELD_CELLS + 1, FIELD_CELLS + 1)), -limit, limit)
         field = cv2.resize(coarse.astype(np.float32), (out_w, out_h), interpolation=cv2.INTER_CUBIC)
+        np.clip(field, -limit, limit, out=field)  # bicubic interpolation overshoots a little
         start = offset + rng.uniform(-0.5, 0.5)
         position = np.arange(out_w if along_x else out_h, dtype=np.float32) + np.float32(start)
         field += position[None, :] if along_x else position[:, None]
