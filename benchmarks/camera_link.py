@@ -122,36 +122,34 @@ def pce(correlation: np.ndarray, exclude: int = 5) -> float:
 
 class Matcher:
     """PCE of test photos against one fingerprint, searching scale, rotation and (by correlating over
-    every shift) crop. Scales near 1 (±4 %) are searched finely (0.1 %), the rest of 0.5–1.1 in 1 % steps;
-    rotations of ±0.4° in 0.1° steps around the best scales."""
+    every shift) crop, as Goljan and Fridrich do for cropped and scaled photos: the test photo's residual
+    is resampled into the sensor's geometry for each candidate scale and rotation. Scales near 1 (±4 %)
+    are searched finely (0.1 %), the rest of 0.5–1.1 in 1 % steps; rotations of ±0.4° in 0.1° steps
+    around the three best scales."""
 
     def __init__(self, fingerprint: np.ndarray):
-        self.fingerprint = fingerprint
+        self.shape = fingerprint.shape
+        self.spectrum = np.conj(np.fft.rfft2(fingerprint))
 
-    def _pce_at(self, residual_spectrum, shape, scale: float, degrees: float) -> float:
-        height, width = self.fingerprint.shape
-        size = (max(shape[1], int(width * scale) + 2), max(shape[0], int(height * scale) + 2))
-        matrix = cv2.getRotationMatrix2D((width / 2, height / 2), degrees, scale)
-        matrix[:, 2] += (size[0] - width) / 2, (size[1] - height) / 2
-        moved = cv2.warpAffine(self.fingerprint, matrix, size, flags=cv2.INTER_LINEAR)
-        padded = np.zeros(residual_spectrum[1], np.float32)
-        padded[: moved.shape[0], : moved.shape[1]] = moved
-        correlation = np.fft.irfft2(np.fft.rfft2(padded) * residual_spectrum[0], s=padded.shape)
-        return pce(correlation)
+    def _pce_at(self, residual: np.ndarray, scale: float, degrees: float) -> float:
+        """PCE with the photo taken to be the sensor's image scaled by `scale` and turned by `degrees`."""
+        angle = np.deg2rad(degrees)
+        turn = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+        sensor_centre = np.array([self.shape[1], self.shape[0]]) / 2
+        photo_centre = np.array([residual.shape[1], residual.shape[0]]) / 2
+        matrix = np.hstack([turn, (photo_centre - turn @ sensor_centre)[:, None]])
+        aligned = cv2.warpAffine(residual, matrix, (self.shape[1], self.shape[0]),
+                                 flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderValue=0)
+        return pce(np.fft.irfft2(np.fft.rfft2(aligned) * self.spectrum, s=self.shape))
 
     def score(self, rgb: np.ndarray) -> tuple[float, float, float]:
         """(best PCE, its scale, its rotation in degrees) for one test photo."""
         residual = test_residual(rgb)
-        height, width = self.fingerprint.shape
-        plane = (max(residual.shape[0], int(height * 1.1) + 2), max(residual.shape[1], int(width * 1.1) + 2))
-        padded = np.zeros(plane, np.float32)
-        padded[: residual.shape[0], : residual.shape[1]] = residual
-        spectrum = (np.conj(np.fft.rfft2(padded)), plane)
         scales = np.unique(np.round(np.concatenate([np.arange(0.5, 0.96, 0.01), np.arange(0.96, 1.04, 0.001),
                                                     np.arange(1.04, 1.1001, 0.01)]), 4))
-        scored = sorted(((self._pce_at(spectrum, residual.shape, s, 0.0), s, 0.0) for s in scales), reverse=True)
+        scored = sorted(((self._pce_at(residual, s, 0.0), s, 0.0) for s in scales), reverse=True)
         refined = [
-            (self._pce_at(spectrum, residual.shape, s + ds, r), s + ds, r)
+            (self._pce_at(residual, s + ds, r), s + ds, r)
             for _, s, _ in scored[:3]
             for ds in (-0.0005, 0.0, 0.0005)
             for r in np.arange(-0.4, 0.41, 0.1) if abs(r) > 1e-9
