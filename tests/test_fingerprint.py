@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import cv2
@@ -181,3 +182,39 @@ def test_keep_geometry_must_be_true_or_false(value):
 
 def test_the_settings_record_names_the_choice():
     assert settings_record(Settings(keep_geometry=True))["keep_geometry"] is True
+
+
+def test_review_and_watch_take_the_option_too():
+    from blur_cli.review import build_parser as review_parser
+    from blur_cli.watch import build_parser as watch_parser
+
+    assert review_parser().parse_args(["in", "--keep-geometry"]).keep_geometry
+    assert watch_parser().parse_args(["in", "out", "--keep-geometry"]).keep_geometry
+    assert not watch_parser().parse_args(["in", "out"]).keep_geometry
+
+
+def test_check_says_it_cannot_tell_whether_a_photo_is_unlinked(tmp_path, face_pixels):
+    source = write_photo(tmp_path / "in.png", face_pixels)
+    output = anonymise_file(source, tmp_path / "out.png", regions=[Region(150, 50, 300, 250)]).output
+    stdout, stderr = io.StringIO(), io.StringIO()
+    assert main(["check", "--no-faces", str(output)], stdout, stderr) == 0
+    assert "not checked: whether a photo can be matched to the camera" in stderr.getvalue()
+    assert "clean" in stdout.getvalue()
+
+
+# --- the benchmark ---------------------------------------------------------------------------
+
+def test_the_benchmark_skips_cleanly_without_its_data(tmp_path, capsys):
+    from benchmarks.camera_link import main as benchmark
+
+    assert benchmark(["--data", str(tmp_path / "absent")]) == 0
+    assert "skipped" in capsys.readouterr().out
+
+
+def test_pce_is_high_for_a_sharp_peak_and_low_for_noise():
+    from benchmarks.camera_link import pce
+
+    noise = np.random.default_rng(10).normal(0, 1, (128, 128))
+    peaked = noise.copy()
+    peaked[40, 70] = 50
+    assert pce(noise) < MATCH < pce(peaked)
