@@ -89,7 +89,7 @@ def test_fresh_randomness_gives_a_different_distortion_each_time_and_a_seed_the_
 
 def test_no_pixel_is_read_from_outside_the_photo():
     distortion = random_distortion(600, 800, np.random.default_rng(4))
-    for positions, size in ((distortion.map_x, 800), (distortion.map_y, 600)):
+    for positions, size in zip(distortion.maps(0, distortion.height), (800, 600)):
         assert positions.min() >= 0 and positions.max() <= size - 1
 
 
