@@ -6,11 +6,13 @@ by cross-correlation over all shifts, after searching scale and rotation; metada
 re-encoding and mild resizing leave it in place. A pattern is only found where it lines up with the
 fingerprint to well under a pixel over the whole photo.
 
-So every photo is resampled through a smooth random non-rigid distortion: a displacement field of
-about a pixel that varies slowly across the photo (no single scale, rotation or shift realigns it), a
-random sub-pixel shift, and a random crop of a few pixels on each side. Bicubic resampling keeps the
-photo looking the same (PSNR 40 dB and more). The randomness is fresh for every photo, so two outputs
-of one camera do not share a distortion either. `benchmarks/camera_link.py` measures it.
+So every photo is resampled through a smooth random non-rigid distortion: a displacement field of a
+few pixels that varies slowly across the photo (no single scale, rotation or shift realigns it), a
+random sub-pixel shift, and a crop of a few pixels more than the field moves them on each side.
+Bicubic resampling keeps the photo looking the same (PSNR 45-52 dB against the image read at the same
+positions almost exactly). The randomness is fresh for every photo, so two outputs of one camera do
+not share a distortion either. `benchmarks/camera_link.py` measures it: originals PCE 1,000-15,000,
+outputs 30-41, as photos of another camera (29-37); 60 is a match.
 """
 
 from __future__ import annotations
@@ -27,13 +29,15 @@ from .regions import Region
 FIELD_CELLS = 8
 """Random displacement values per side of the photo, interpolated smoothly in between: the field turns
 every eighth of the photo, too slowly to see, too fast for one scale and rotation to realign it
-(measured at 1024 px with DISPLACEMENT: 4 cells left PCE 42-154, 8 cells 33-42, as unrelated photos)."""
+(measured at 1024 px with 3 px: 4 cells left PCE 42-154, 6 cells 35-61, 8 cells 33-42)."""
 
 DISPLACEMENT = 4.0
 """Standard deviation, in pixels, of the displacement at each control point (clipped at 2.5 times it),
 for photos up to 1024 px on their long side. A posted photo still matches where a part of it lines up
 with the fingerprint within about a pixel, and that part shrinks with the square of the displacement:
-at 1024 px, 1 px left PCE 700-1,600, 2 px 60-100, 3 px 33-62 (originals 1,200-18,300; 60 is a match)."""
+at 1024 px, 1 px left PCE 700-1,600, 2 px 62-102, 3 px at most 38, 4 px 30-41 (originals 1,000-15,000; 60 is
+a match). Generated smooth scenes show a pattern more strongly (PCE 20,000-25,000 in 384×320 px): there
+1.8 px left 220-440 and 3 px 38-54, so small photos get 4 px too (tests/test_fingerprint.py)."""
 
 REFERENCE_SIDE = 1024
 """Above this long side the displacement grows with its square root: the fingerprint's evidence (PCE)

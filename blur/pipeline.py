@@ -36,7 +36,7 @@ class Settings:
     exact name, the padding is at least 1, and detector options are those the detector knows.
 
     `keep_geometry` skips the step that unlinks the photo from its camera's sensor pattern (a smooth
-    random distortion of about a pixel and a crop of a few pixels a side: see blur.fingerprint), for
+    random distortion of a few pixels and a crop a little larger: see blur.fingerprint), for
     newsrooms that must keep every pixel where it was; the photo can then be matched to the camera.
     """
 
@@ -229,8 +229,8 @@ class FileResult:
     found_again: int = 0
     """How many of `regions` were found only in the encoded result, once the others were destroyed."""
     camera_unlinked: bool = False
-    """Whether the sensor-pattern step ran: then `width`×`height` is a few pixels smaller than the
-    original and `regions` are in the output's pixels."""
+    """Whether the sensor-pattern step ran: then `width`×`height` is about 1 % smaller than the
+    original's and `regions` are in the output's pixels."""
 
 
 def anonymise_file(

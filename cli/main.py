@@ -101,7 +101,7 @@ def add_geometry_argument(parser: argparse.ArgumentParser) -> None:
     """--keep-geometry: the same on every command that writes photos."""
     parser.add_argument("--keep-geometry", action="store_true",
                         help="keep every pixel where it was: skip the step that unlinks the photo from the camera's "
-                             "sensor pattern (a distortion of about a pixel and a crop of a few pixels a side); "
+                             "sensor pattern (a smooth distortion of a few pixels and a crop about 1 %% smaller); "
                              "forensic tools can then match the photo to the phone that took it")
 
 

@@ -65,7 +65,7 @@ def test_a_photo_matches_its_camera_before_the_step_and_not_after(camera):
 
 def test_the_step_looks_the_same():
     """Against the same image read at the same displaced positions almost exactly (Lanczos), bicubic
-    resampling costs little: the change is in where pixels are by a pixel or two, not what they show."""
+    resampling costs little: the change is in where pixels are by a few pixels, not what they show."""
     image = scene(np.random.default_rng(1)).astype(np.uint8)
     distortion = random_distortion(*image.shape[:2], np.random.default_rng(2))
     assert psnr(resample(image, distortion, cv2.INTER_LANCZOS4), resample(image, distortion)) >= 38
