@@ -19,7 +19,7 @@ from blur.errors import InvalidSetting
 from blur.fingerprint import most_moved, random_distortion, regions_in_output, resample, unlink_sensor
 from blur.pipeline import anonymise_image, unlink_camera
 from blur_cli.main import main
-from conftest import write_photo
+from conftest import unlinked_size, write_photo
 
 SIZE = (320, 384)
 
@@ -182,6 +182,16 @@ def test_keep_geometry_must_be_true_or_false(value):
 
 def test_the_settings_record_names_the_choice():
     assert settings_record(Settings(keep_geometry=True))["keep_geometry"] is True
+
+
+def test_a_copy_saved_from_review_is_unlinked_by_default(tmp_path, face_pixels):
+    from blur.review import ReviewSession
+
+    source = write_photo(tmp_path / "in.png", face_pixels)
+    session = ReviewSession([source])
+    session.analyse_all()
+    saved = session.export(0)
+    assert unlinked_size(Image.open(saved["exported"]).size, (face_pixels.shape[1], face_pixels.shape[0]))
 
 
 def test_review_and_watch_take_the_option_too():
