@@ -33,16 +33,16 @@ every eighth of the photo, too slowly to see, too fast for one scale and rotatio
 
 DISPLACEMENT = 4.0
 """Standard deviation, in pixels, of the displacement at each control point (clipped at 2.5 times it),
-for photos up to 1024 px on their long side. A posted photo still matches where a part of it lines up
+for photos of up to REFERENCE_PIXELS. A posted photo still matches where a part of it lines up
 with the fingerprint within about a pixel, and that part shrinks with the square of the displacement:
 at 1024 px, 1 px left PCE 700-1,600, 2 px 62-102, 3 px at most 38, 4 px 30-41 (originals 1,000-15,000; 60 is
 a match). Generated smooth scenes show a pattern more strongly (PCE 20,000-25,000 in 384×320 px): there
 1.8 px left 220-440 and 3 px 38-54, so small photos get 4 px too (tests/test_fingerprint.py)."""
 
-REFERENCE_SIDE = 1024
-"""Above this long side the displacement grows with its square root: the fingerprint's evidence (PCE)
-grows with the number of pixels, and PCE ~ pixels / displacement^4 then stays the same (a 12-MP photo,
-4032 px, gets twice the displacement: 8 px, about 1 % of a field cell of 500 px)."""
+REFERENCE_PIXELS = 1024 * 768
+"""Above this many pixels the displacement grows with their fourth root: the fingerprint's evidence
+(PCE) grows with the number of pixels, and PCE ~ pixels / displacement^4 then stays the same (a 12-MP
+photo gets twice the displacement: 8 px, against field cells of 500 px)."""
 
 EXTRA_CROP = 6
 """Each side loses as many pixels as the field may move them (so nothing from outside the photo is
@@ -51,7 +51,7 @@ sampled) plus a random 0 to EXTRA_CROP more: the output is slightly smaller, by 
 
 def displacement_for(height: int, width: int) -> float:
     """The displacement field's standard deviation, in pixels, for an image of this size."""
-    return DISPLACEMENT * max(1.0, np.sqrt(max(height, width) / REFERENCE_SIDE))
+    return DISPLACEMENT * max(1.0, (height * width / REFERENCE_PIXELS) ** 0.25)
 
 
 def most_moved(height: int, width: int) -> int:
@@ -62,6 +62,15 @@ def most_moved(height: int, width: int) -> int:
 BAND_ROWS = 256
 """Output rows resampled at a time: the sampling maps of a band, not of the whole photo, are held in
 memory (8 MB for a 12-MP photo, where whole maps would take 100 MB, and 800 MB at 100 MP)."""
+
+REMAP_LIMIT = 32767
+"""cv2.remap takes images under this many pixels a side; a photo within the pixel limit may be wider
+(100000×1000): it is resampled TILE_COLUMNS at a time from the part of it they read."""
+
+TILE_COLUMNS = 8192
+
+KERNEL_REACH = 4
+"""Pixels either side of a sampling position that interpolation reads (Lanczos: 4, bicubic: 2)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -128,8 +137,24 @@ def resample(image: np.ndarray, distortion: Distortion, interpolation: int = cv2
     out = np.empty((distortion.height, distortion.width) + image.shape[2:], image.dtype)
     for first in range(0, distortion.height, BAND_ROWS):
         end = min(first + BAND_ROWS, distortion.height)
-        cv2.remap(image, *distortion.maps(first, end), interpolation, dst=out[first:end], borderMode=cv2.BORDER_REFLECT)
+        band_x, band_y = distortion.maps(first, end)
+        for left in range(0, distortion.width, TILE_COLUMNS):
+            right = min(left + TILE_COLUMNS, distortion.width)
+            map_x, map_y = band_x[:, left:right], band_y[:, left:right]
+            x0, x1 = _window(map_x, image.shape[1])
+            y0, y1 = _window(map_y, image.shape[0])
+            out[first:end, left:right] = cv2.remap(image[y0:y1, x0:x1], map_x - x0, map_y - y0, interpolation,
+                                                   borderMode=cv2.BORDER_REFLECT)
     return out
+
+
+def _window(positions: np.ndarray, size: int) -> tuple[int, int]:
+    """The input pixels (first, end) to hand cv2.remap for sampling at `positions`: all of them, or in a
+    side too long for it, those interpolation reads (there the crop keeps every position inside)."""
+    if size < REMAP_LIMIT:
+        return 0, size
+    first = int(np.floor(positions.min())) - KERNEL_REACH
+    return max(0, first), min(size, int(np.ceil(positions.max())) + KERNEL_REACH + 1)
 
 
 def random_distortion(height: int, width: int, rng: np.random.Generator) -> Distortion:

@@ -103,6 +103,16 @@ def test_alpha_moves_with_the_pixels():
     assert 1000 < opaque.sum() and np.mean(opaque == bright) > 0.998  # apart from a few edge pixels
 
 
+def test_a_photo_wider_than_opencv_resamples_is_done_in_tiles():
+    """cv2.remap takes under 32767 pixels a side; the pixel limit allows a 40000×60 panorama."""
+    ramp = np.tile((np.arange(40000) // 160 % 256).astype(np.uint8)[None, :, None], (60, 1, 3))
+    unlinked = unlink_sensor(ramp, rng=np.random.default_rng(11))
+    height, width = unlinked.pixels.shape[:2]
+    assert 40000 - 2 * (most_moved(60, 40000) + 6) <= width < 40000 and height < 60
+    expected = ramp[: height, unlinked.left : unlinked.left + width].astype(int)
+    assert np.median(np.abs(unlinked.pixels.astype(int) - expected)) <= 1  # moved a few pixels, nothing else
+
+
 def test_tiny_images_are_handled_too():
     for size in ((1, 1), (3, 5), (12, 30)):
         assert unlink_sensor(np.zeros(size + (3,), np.uint8)).pixels.shape[:2] <= size
