@@ -266,6 +266,7 @@ def anonymise_file(
         raise OutputExists(destination)
     detector = detector or (settings.load_detector() if regions is None else None)
     result = anonymise_image(photo.pixels, settings, alpha=photo.alpha, regions=regions, detector=detector, rng=rng)
+    del photo  # the original pixels are not needed again: one full-size copy fewer from here on
     if not settings.keep_geometry:
         result = unlink_camera(result, rng)
     height, width = result.pixels.shape[:2]
