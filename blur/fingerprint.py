@@ -177,14 +177,12 @@ def _cubic_weights(points: int, size: int) -> np.ndarray:
     return cv2.resize(np.eye(points, dtype=np.float32), (size, points), interpolation=cv2.INTER_CUBIC)
 
 
-def regions_in_output(regions: list[Region], unlinked: Unlinked, height: int, width: int) -> list[Region]:
-    """`regions` (in the input's pixels) as boxes in the output's pixels, grown by how far pixels moved."""
-    grow, moved = most_moved(height, width), []
-    for r in regions:
-        x0 = max(0, r.x0 - unlinked.left - grow)
-        y0 = max(0, r.y0 - unlinked.top - grow)
-        x1 = min(width, r.x1 - unlinked.left + grow)
-        y1 = min(height, r.y1 - unlinked.top + grow)
-        if x1 > x0 and y1 > y0:
-            moved.append(dataclasses.replace(r, x0=x0, y0=y0, x1=x1, y1=y1))
-    return moved
+def regions_in_input(regions: list[Region], unlinked: Unlinked, height: int, width: int) -> list[Region]:
+    """`regions` found in the output as boxes in the `height`×`width` input's pixels, grown by how far
+    pixels moved, so each box holds all of what its region covers."""
+    grow = most_moved(height, width)
+    return [
+        dataclasses.replace(r, x0=max(0, r.x0 + unlinked.left - grow), y0=max(0, r.y0 + unlinked.top - grow),
+                            x1=min(width, r.x1 + unlinked.left + grow), y1=min(height, r.y1 + unlinked.top + grow))
+        for r in regions
+    ]

@@ -19,7 +19,7 @@ from .decode import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, decode_photo, read_pho
 from .detect import DEFAULT_DETECTOR, DETECTORS, Detector, detect_faces, load_detector
 from .encode import DEFAULT_QUALITY, OutputFormat, encode_image, output_format_for, verify_encoded, write_atomically
 from .errors import InvalidSetting, OutputError, OutputExists, VerificationFailed
-from .fingerprint import regions_in_output, unlink_sensor
+from .fingerprint import regions_in_input, unlink_sensor
 from .regions import DEFAULT_PADDING, Region, Shape, combined_mask, regions_from_detections
 
 
@@ -209,15 +209,6 @@ def anonymise_image(
     return Anonymised(out, alpha, regions)
 
 
-def unlink_camera(anonymised: Anonymised, rng: np.random.Generator | None = None) -> Anonymised:
-    """The anonymised image resampled so its sensor pattern no longer matches its camera's (blur.fingerprint),
-    with its regions as boxes in the new, slightly cropped image. Run after the fill, on the whole image,
-    so the destroyed regions move with everything else and stay covered."""
-    unlinked = unlink_sensor(anonymised.pixels, anonymised.alpha, rng)
-    height, width = unlinked.pixels.shape[:2]
-    return Anonymised(unlinked.pixels, unlinked.alpha, regions_in_output(anonymised.regions, unlinked, height, width))
-
-
 @dataclass(frozen=True, eq=False)
 class FileResult:
     """What happened to one photo that was anonymised and written."""
@@ -229,8 +220,8 @@ class FileResult:
     found_again: int = 0
     """How many of `regions` were found only in the encoded result, once the others were destroyed."""
     camera_unlinked: bool = False
-    """Whether the sensor-pattern step ran: then `width`×`height` is about 1 % smaller than the
-    original's and `regions` are in the output's pixels."""
+    """Whether the sensor-pattern step ran: then `width`×`height` (the output's) is about 1 % smaller
+    than the original's. `regions` are always in the original's pixels."""
 
 
 def anonymise_file(
@@ -250,7 +241,8 @@ def anonymise_file(
     written as JPEG), the extension is corrected: `FileResult.output` is the path written.
     Pass `regions` (in upright full-resolution pixels) to destroy those instead of detecting faces.
     Unless `settings.keep_geometry`, the anonymised image is then unlinked from its camera's sensor
-    pattern (`unlink_camera`), and everything after works on that slightly smaller image.
+    pattern (blur.fingerprint: after the fill, on the whole image, so the destroyed regions move with
+    everything else and stay covered), and everything after works on that slightly smaller image.
 
     When it finds the faces itself, it also looks for them in the encoded result, as `blur check`
     does, and destroys what is still found there (faces the detector sees only once their
@@ -266,11 +258,13 @@ def anonymise_file(
         raise OutputExists(destination)
     detector = detector or (settings.load_detector() if regions is None else None)
     result = anonymise_image(photo.pixels, settings, alpha=photo.alpha, regions=regions, detector=detector, rng=rng)
+    original_height, original_width = photo.height, photo.width
     del photo  # the original pixels are not needed again: one full-size copy fewer from here on
-    if not settings.keep_geometry:
-        result = unlink_camera(result, rng)
-    height, width = result.pixels.shape[:2]
     destroyed, found_first = list(result.regions), len(result.regions)
+    unlinked = None if settings.keep_geometry else unlink_sensor(result.pixels, result.alpha, rng)
+    if unlinked is not None:
+        result = Anonymised(unlinked.pixels, unlinked.alpha, [])  # found again below, in the output's pixels
+    height, width = result.pixels.shape[:2]
     data = encode_image(result.pixels, result.alpha, output, settings.quality)
     for attempt in range(RECHECKS + 1 if regions is None else 0):
         left = faces_left(decode_photo(data, max_pixels=settings.max_pixels).pixels, detector)
@@ -284,7 +278,7 @@ def anonymise_file(
         second = [dataclasses.replace(d, source=d.source + SECOND_LOOK) for d in left]
         more = regions_from_detections(second, height, width, settings.padding)
         result = anonymise_image(result.pixels, settings, alpha=result.alpha, regions=more, rng=rng)
-        destroyed += more
+        destroyed += more if unlinked is None else regions_in_input(more, unlinked, original_height, original_width)
         data = encode_image(result.pixels, result.alpha, output, settings.quality)
     verify_encoded(data, output, height, width)
     verify_no_metadata(data)  # the container walk `blur check` does: nothing but the image, or no file
