@@ -10,16 +10,18 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from benchmarks.camera_link import MATCH, Matcher, estimate_fingerprint, psnr
-from blur import Region, Settings, anonymise_file
-from blur.anonymise import Method
-from blur.regions import Shape
-from blur.batch import plan_jobs, run_job, settings_record, write_report
-from blur.errors import InvalidSetting
-from blur.fingerprint import most_moved, random_distortion, regions_in_input, resample, unlink_sensor
-from blur.pipeline import anonymise_image
-from blur_cli.main import main
-from conftest import unlinked_size, write_photo
+pytest.importorskip("pywt", reason="the attack needs PyWavelets (the test extra)")
+
+from benchmarks.camera_link import MATCH, Matcher, estimate_fingerprint, psnr  # noqa: E402
+from blur import Region, Settings, anonymise_file  # noqa: E402
+from blur.anonymise import Method  # noqa: E402
+from blur.batch import plan_jobs, run_job, settings_record, write_report  # noqa: E402
+from blur.errors import InvalidSetting  # noqa: E402
+from blur.fingerprint import EXTRA_CROP, most_moved, random_distortion, regions_in_input, resample, unlink_sensor  # noqa: E402
+from blur.pipeline import anonymise_image  # noqa: E402
+from blur.regions import Shape  # noqa: E402
+from blur_cli.main import main  # noqa: E402
+from conftest import unlinked_size, write_photo  # noqa: E402
 
 SIZE = (320, 384)
 
@@ -76,7 +78,7 @@ def test_the_output_is_a_few_pixels_smaller_by_a_fresh_random_amount():
     sizes = {unlink_sensor(image).pixels.shape for _ in range(8)}
     assert len(sizes) > 1
     for height, width, channels in sizes:
-        assert channels == 3 and 300 - 2 * (most_moved(300, 400) + 6) <= height < 300 and width < 400
+        assert channels == 3 and 300 - 2 * (most_moved(300, 400) + EXTRA_CROP) <= height < 300 and width < 400
 
 
 def test_fresh_randomness_gives_a_different_distortion_each_time_and_a_seed_the_same():
@@ -108,7 +110,7 @@ def test_a_photo_wider_than_opencv_resamples_is_done_in_tiles():
     ramp = np.tile((np.arange(40000) // 160 % 256).astype(np.uint8)[None, :, None], (60, 1, 3))
     unlinked = unlink_sensor(ramp, rng=np.random.default_rng(11))
     height, width = unlinked.pixels.shape[:2]
-    assert 40000 - 2 * (most_moved(60, 40000) + 6) <= width < 40000 and height < 60
+    assert 40000 - 2 * (most_moved(60, 40000) + EXTRA_CROP) <= width < 40000 and height < 60
     expected = ramp[: height, unlinked.left : unlinked.left + width].astype(int)
     assert np.median(np.abs(unlinked.pixels.astype(int) - expected)) <= 1  # moved a few pixels, nothing else
 
@@ -165,7 +167,7 @@ def test_the_faces_of_an_unlinked_output_are_destroyed(tmp_path, face_pixels):
     output = np.asarray(Image.open(result.output).convert("RGB")).astype(int)
     original = face_pixels[face.y0 + 60 : face.y1 - 60, face.x0 + 40 : face.x1 - 40]
     height, width = original.shape[:2]
-    shifts = range(2 * (most_moved(*face_pixels.shape[:2]) + 6) + 1)  # every crop the step may have made
+    shifts = range(2 * (most_moved(*face_pixels.shape[:2]) + EXTRA_CROP) + 1)  # every crop the step may have made
     closest = min(np.abs(output[face.y0 + 60 - dy : face.y0 + 60 - dy + height,
                                 face.x0 + 40 - dx : face.x0 + 40 - dx + width] - original).mean()
                   for dy in shifts for dx in shifts)
