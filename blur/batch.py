@@ -74,6 +74,8 @@ class Outcome:
     seconds: float = 0.0
     processing: dict | None = None
     """How the photo was anonymised (`describe_processing`), for the photos anonymised in this run."""
+    camera_unlinked: bool | None = None
+    """Whether the output was unlinked from its camera's sensor pattern; None when not known."""
 
     def record(self) -> dict:
         return {
@@ -85,6 +87,7 @@ class Outcome:
             "error": self.error,
             "seconds": round(self.seconds, 3),
             "processing": self.processing,
+            "camera_unlinked": self.camera_unlinked,
         }
 
 
@@ -108,6 +111,7 @@ def settings_record(settings: Settings) -> dict:
         "detector_options": settings.detector_options,
         "max_pixels": settings.max_pixels,
         "quality": settings.quality,
+        "keep_geometry": settings.keep_geometry,
     }
 
 
@@ -250,6 +254,7 @@ def run_job(job: Job, settings: Settings, *, overwrite: bool = False, detector: 
     ]
     done = outcome(Status.DONE, None, result.output, faces)
     done.processing = describe_processing(settings, detector)
+    done.camera_unlinked = result.camera_unlinked
     return done
 
 
@@ -442,6 +447,7 @@ def _with_earlier_records(records: list[dict], path: Path) -> list[dict]:
         if record["status"] == Status.SKIPPED.value and before is not None and before.get("faces") is not None:
             record["faces"] = before["faces"]
             record["processing"] = processing.get(before.get("processed_with"))
+            record["camera_unlinked"] = before.get("camera_unlinked")
     return records
 
 
@@ -449,7 +455,7 @@ def _csv_report(records: list[dict]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["input", "output", "status", "faces", "boxes", "method", "error", "seconds", "tool",
-                     "settings", "detector"])
+                     "settings", "detector", "camera_unlinked"])
     for r in records:
         known = r["faces"] is not None
         boxes = json.dumps([face["box"] for face in r["faces"]]) if known else ""
@@ -457,5 +463,6 @@ def _csv_report(records: list[dict]) -> str:
         described = [json.dumps(processing[key], sort_keys=True) if key in processing else ""
                      for key in ("settings", "detector")]
         writer.writerow([r["input"], r["output"] or "", r["status"], len(r["faces"]) if known else "", boxes,
-                         r["method"], r["error"] or "", r["seconds"], processing.get("tool", ""), *described])
+                         r["method"], r["error"] or "", r["seconds"], processing.get("tool", ""), *described,
+                         "" if r["camera_unlinked"] is None else str(r["camera_unlinked"]).lower()])
     return buffer.getvalue()

@@ -172,7 +172,8 @@ def run_job_on_worker(job: Job, settings: Settings, overwrite: bool, existed: fr
 
     `existed` names the job's outputs that were there before the batch. Any other output found
     in place was written by a lost worker's attempt at this very job: it is complete (writes are
-    atomic), so the job is done; its faces are found again (detection is deterministic) for the report.
+    atomic), so the job is done; its faces are found again (detection is deterministic) for the report,
+    in the original's pixels (that attempt's random crop, blur.fingerprint, is not known and not needed).
     """
     detector = _detector_for(settings)
     outcome = run_job(job, settings, overwrite=overwrite, detector=detector)
@@ -192,7 +193,7 @@ def _done_by_earlier_attempt(job: Job, skipped: Outcome, settings: Settings, det
         for r in regions
     ]
     return Outcome(job.source, skipped.destination, Status.DONE, faces, skipped.method, None, skipped.seconds,
-                   describe_processing(settings, detector))
+                   describe_processing(settings, detector), camera_unlinked=not settings.keep_geometry)
 
 
 _thread_state = threading.local()

@@ -1,4 +1,4 @@
-"""The pipeline for one photo: decode → detect → regions → anonymise → encode → verify → write."""
+"""The pipeline for one photo: decode → detect → regions → anonymise → fingerprint → encode → verify → write."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from .decode import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, read_photo
 from .detect import DEFAULT_DETECTOR, DETECTORS, Detector, detect_faces, load_detector
 from .encode import DEFAULT_QUALITY, OutputFormat, encode_image, output_format_for, verify_encoded, write_atomically
 from .errors import InvalidSetting, OutputError, OutputExists
+from .fingerprint import unlink_sensor
 from .regions import DEFAULT_PADDING, Region, Shape, combined_mask, regions_from_detections
 
 
@@ -32,6 +33,10 @@ class Settings:
     Every value is checked when a Settings is made (InvalidSetting otherwise), so no typo or
     out-of-range number can quietly weaken protection: methods and shapes are their enum or its
     exact name, the padding is at least 1, and detector options are those the detector knows.
+
+    `keep_geometry` skips the step that unlinks the photo from its camera's sensor pattern (a smooth
+    random distortion of a few pixels and a crop a little larger: see blur.fingerprint), for
+    newsrooms that must keep every pixel where it was; the photo can then be matched to the camera.
     """
 
     method: Method = Method.MOSAIC
@@ -41,6 +46,7 @@ class Settings:
     detector_options: dict = field(default_factory=dict, hash=False)
     max_pixels: int = DEFAULT_MAX_PIXELS
     quality: int = DEFAULT_QUALITY
+    keep_geometry: bool = False
 
     def __post_init__(self):
         for name, check in _FIELD_CHECKS.items():
@@ -149,6 +155,7 @@ _FIELD_CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "detector_options": _detector_options,
     "max_pixels": _at_least_one,
     "quality": _quality,
+    "keep_geometry": _flag,
 }
 
 
@@ -209,6 +216,9 @@ class FileResult:
     regions: list[Region]
     width: int
     height: int
+    camera_unlinked: bool = False
+    """Whether the sensor-pattern step ran: then `width`×`height` (the output's) is about 1 % smaller
+    than the original's. `regions` are always in the original's pixels."""
 
 
 def anonymise_file(
@@ -227,6 +237,9 @@ def anonymise_file(
     destination's extension does not match the format written (a PNG named .jpg, a HEIC photo
     written as JPEG), the extension is corrected: `FileResult.output` is the path written.
     Pass `regions` (in upright full-resolution pixels) to destroy those instead of detecting faces.
+    Unless `settings.keep_geometry`, the anonymised image is then unlinked from its camera's sensor
+    pattern (blur.fingerprint: after the fill, on the whole image, so the destroyed regions move with
+    everything else and stay covered), and everything after works on that slightly smaller image.
     """
     source = Path(source)
     photo = read_photo(source, max_pixels=settings.max_pixels)
@@ -238,11 +251,17 @@ def anonymise_file(
         raise OutputExists(destination)
     detector = detector or (settings.load_detector() if regions is None else None)
     result = anonymise_image(photo.pixels, settings, alpha=photo.alpha, regions=regions, detector=detector, rng=rng)
-    data = encode_image(result.pixels, result.alpha, output, settings.quality)
-    verify_encoded(data, output, photo.height, photo.width)
+    del photo  # the original pixels are not needed again: one full-size copy fewer from here on
+    pixels, alpha = result.pixels, result.alpha
+    if not settings.keep_geometry:
+        unlinked = unlink_sensor(pixels, alpha, rng)
+        pixels, alpha = unlinked.pixels, unlinked.alpha
+    height, width = pixels.shape[:2]
+    data = encode_image(pixels, alpha, output, settings.quality)
+    verify_encoded(data, output, height, width)
     verify_no_metadata(data)  # the container walk `blur check` does: nothing but the image, or no file
     write_atomically(data, destination, overwrite=overwrite)
-    return FileResult(destination, result.regions, photo.width, photo.height)
+    return FileResult(destination, result.regions, width, height, not settings.keep_geometry)
 
 
 def with_extension(path: Path, output: OutputFormat) -> Path:

@@ -22,7 +22,9 @@ def build_parser() -> argparse.ArgumentParser:
             "List the identifying metadata each photo carries (GPS, camera serials, owner names, times, "
             "thumbnails, colour profiles, comments, hidden images, bytes after the end) and every face that "
             "blur's default detector would still destroy in it. Exit status 0 only if every file is a "
-            "clean photo. Still look at every photo yourself: no detector finds every face."
+            "clean photo. Still look at every photo yourself: no detector finds every face. It cannot tell "
+            "whether a photo can still be matched to the camera that took it (its sensor pattern): blur's "
+            "report says, per photo (camera_unlinked)."
         ),
     )
     parser.add_argument("paths", nargs="+", metavar="FILE", help="photos, or folders searched recursively")
@@ -79,7 +81,15 @@ def check(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
         print("blur check: look at every box listed: a face there is still visible (`blur review` shows and hides "
               "it); on photos blur anonymised, many boxes are faces it destroyed or shapes that are not faces",
               file=stderr)
+    print(SENSOR_NOTE, file=stderr)
     return ExitStatus.OK if counts["clean"] == len(files) else ExitStatus.SOME_FAILED
+
+
+SENSOR_NOTE = (
+    "blur check: not checked: whether a photo can be matched to the camera that took it. Its sensor pattern "
+    "cannot be seen in one file without that camera's other photos; blur unlinks it unless --keep-geometry "
+    "is given, and its report says so for each photo (camera_unlinked)"
+)
 
 
 def report_lines(name: str, report: CheckReport) -> list[str]:

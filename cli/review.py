@@ -13,7 +13,7 @@ from blur.pipeline import Settings
 from blur.regions import DEFAULT_PADDING, Shape
 from blur.review import ReviewServer, ReviewSession
 
-from .main import ExitStatus, add_detection_arguments, detector_options_from, setting_type
+from .main import ExitStatus, add_detection_arguments, add_geometry_argument, detector_options_from, setting_type
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--padding", type=setting_type("padding", float), default=DEFAULT_PADDING, metavar="F",
                         help=f"grow each detected face box by this factor, 1 or more (default: {DEFAULT_PADDING})")
     add_detection_arguments(parser, show_detector=False)
+    add_geometry_argument(parser)
     parser.add_argument("--no-browser", action="store_true",
                         help="do not open a browser; only print the page's address")
     return parser
@@ -54,7 +55,7 @@ def review(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
         return int(exc.code or 0)
     try:
         settings = Settings(method=args.method, shape=args.shape, padding=args.padding, detector=args.detector,
-                            detector_options=detector_options_from(args))
+                            detector_options=detector_options_from(args), keep_geometry=args.keep_geometry)
     except InvalidSetting as exc:
         print(f"blur: {exc}", file=stderr)
         return ExitStatus.USAGE

@@ -13,7 +13,8 @@ from blur.errors import BlurError, InvalidSetting
 from blur.regions import DEFAULT_PADDING, Shape
 from blur.watch import DEFAULT_INTERVAL, DEFAULT_SETTLE, REPORT_NAME, STATE_NAME, records_folder, watch_folder
 
-from .main import (ExitStatus, SignalStop, _positive_float, add_detection_arguments, install_handlers, outcome_line,
+from .main import (ExitStatus, SignalStop, _positive_float, add_detection_arguments, add_geometry_argument, install_handlers,
+                   outcome_line,
                    setting_type, settings_from)
 
 
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--padding", type=setting_type("padding", float), default=DEFAULT_PADDING, metavar="F",
                         help=f"grow each detected face box by this factor, 1 or more (default: {DEFAULT_PADDING})")
     add_detection_arguments(parser)
+    add_geometry_argument(parser)
     parser.add_argument("--max-megapixels", type=_positive_float, default=DEFAULT_MAX_PIXELS / 1e6, metavar="N",
                         help=f"refuse larger images (default: {DEFAULT_MAX_PIXELS / 1e6:.0f})")
     parser.add_argument("--quality", type=setting_type("quality", int), default=92, metavar="Q", help="JPEG/WebP quality, 1-100 (default: 92)")

@@ -40,6 +40,15 @@ def encoded(pixels: np.ndarray, fmt: str, **options) -> bytes:
     return buffer.getvalue()
 
 
+def unlinked_size(size: tuple[int, int], original: tuple[int, int]) -> bool:
+    """Whether an output of `size` (width, height) is what the sensor-pattern step makes of a photo of
+    `original` size: each side cut by the field's reach and up to EXTRA_CROP more at each end."""
+    from blur.fingerprint import EXTRA_CROP, most_moved
+
+    reach = most_moved(original[1], original[0])
+    return all(side - 2 * (reach + EXTRA_CROP) <= out <= side - 2 * reach for out, side in zip(size, original))
+
+
 def write_photo(path: Path, pixels: np.ndarray, fmt: str | None = None, **options) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(encoded(pixels, fmt or Image.registered_extensions()[path.suffix.lower()], **options))

@@ -33,9 +33,13 @@ def folder(tmp_path_factory):
     return folder
 
 
+EXACT = Settings(keep_geometry=True)
+"""For tests that compare a saved copy's pixels with the original's one by one: no sensor-pattern step."""
+
+
 @pytest.fixture(scope="module")
 def server(folder):
-    server = start_server([folder])
+    server = start_server([folder], settings=EXACT)
     yield server
     server.stop()
 
@@ -174,7 +178,7 @@ def test_export_with_reviewed_regions_changes_exactly_that_area(server, folder):
 
 def test_kept_face_stays_visible_and_others_are_destroyed(tmp_path):
     source = face_png(tmp_path / "speaker.png")
-    server = start_server([source])
+    server = start_server([source], settings=EXACT)
     try:
         face = server.session.photos[0].regions[0].region
         kept = {"x0": face.x0, "y0": face.y0, "x1": face.x1, "y1": face.y1, "keep": True}
@@ -343,7 +347,7 @@ def test_cli_with_no_photos_is_a_usage_error(tmp_path):
 def test_large_photo_is_shown_downscaled_and_previewed_in_full_resolution_coordinates(tmp_path):
     source = tmp_path / "wide.png"
     Image.fromarray(np.full((1500, 2400, 3), 200, np.uint8)).save(source)
-    server = start_server([source])
+    server = start_server([source], settings=EXACT)
     try:
         status, _, view = call(server, "GET", "api/photos/0/view")
         assert status == 200 and Image.open(io.BytesIO(view)).size == (1600, 1000)
@@ -394,7 +398,7 @@ def test_an_unreadable_photo_is_flagged_and_cannot_be_exported(tmp_path):
 def test_a_drawn_box_is_destroyed_to_its_corners_when_faces_get_ovals(tmp_path):
     """The issue: a box drawn in oval mode left its corners (a name tag's corners) readable."""
     source = face_png(tmp_path / "tag.png")
-    server = start_server([source])
+    server = start_server([source], settings=EXACT)
     try:
         face = server.session.photos[0].regions[0].region
         found = {"x0": face.x0, "y0": face.y0, "x1": face.x1, "y1": face.y1, "score": face.score, "source": face.source}
