@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image, PngImagePlugin
 
 from blur.decode import read_photo
+from blur.pipeline import Settings
 from blur.review import ReviewServer, ReviewSession
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
@@ -32,6 +33,10 @@ def faceless_png(path: Path) -> Path:
     pixels = np.dstack([xs * 255 // 319, ys * 255 // 239, np.full_like(xs, 128)]).astype(np.uint8)
     Image.fromarray(pixels).save(path)
     return path
+
+
+EXACT = Settings(keep_geometry=True)
+"""For tests that compare a saved copy's pixels with the original's one by one: no sensor-pattern step."""
 
 
 def start_server(paths, **options) -> ReviewServer:

@@ -16,7 +16,7 @@ from PIL import Image
 
 from blur.decode import read_photo
 from blur.pipeline import anonymise_file
-from review_helpers import SAMPLES, SECRET_TEXT, call_json, changed_mask, face_png, faceless_png, start_server
+from review_helpers import EXACT, SAMPLES, SECRET_TEXT, call_json, changed_mask, face_png, faceless_png, start_server
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
@@ -63,7 +63,7 @@ def photos(tmp_path):
 
 @pytest.fixture
 def server(photos):
-    server = start_server([photos])
+    server = start_server([photos], settings=EXACT)
     yield server
     server.stop()
 
@@ -299,7 +299,7 @@ def test_an_earlier_copy_is_shown_before_saving_and_replaced_only_when_asked(bro
         face_png(folder / name)
         anonymise_file(folder / name, folder / name.replace(".png", ".blurred.png"))  # `blur march/` first
     automatic = {name: (folder / name).read_bytes() for name in ("march-01.blurred.png", "march-02.blurred.png")}
-    server = start_server([folder])
+    server = start_server([folder], settings=EXACT)
     try:
         open_page(browser, server)
         wait(browser, lambda d: d.find_element(By.ID, "existing").is_displayed())

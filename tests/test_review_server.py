@@ -21,7 +21,7 @@ from blur.pipeline import Settings
 from blur.review import VIEW_LONG_SIDE, ReviewSession
 from blur.review.session import _view_jpeg
 from blur_cli.main import main
-from review_helpers import SAMPLES, SECRET_TEXT, call, call_json, changed_mask, face_png, faceless_png, start_server
+from review_helpers import EXACT, SAMPLES, SECRET_TEXT, call, call_json, changed_mask, face_png, faceless_png, start_server
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +33,6 @@ def folder(tmp_path_factory):
     return folder
 
 
-EXACT = Settings(keep_geometry=True)
-"""For tests that compare a saved copy's pixels with the original's one by one: no sensor-pattern step."""
 
 
 @pytest.fixture(scope="module")
