@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import signal
 import sys
@@ -21,9 +22,11 @@ from blur.decode import DEFAULT_MAX_PIXELS
 from blur.detect import DETECTORS, DEFAULT_DETECTOR
 from blur.detect.centerface import FAST_MIN_FACE, MIN_FACE
 from blur.errors import BlurError, InvalidSetting
-from blur.kinds import Kind
+from blur.kinds import Kind, kind_of
 from blur.pipeline import SECOND_LOOK, Settings, check_setting
 from blur.regions import DEFAULT_PADDING, Shape
+from blur.video import VideoLimits, VideoSettings, video_settings
+from blur.video.pipeline import Progress
 
 
 class ExitStatus(IntEnum):
@@ -78,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"refuse larger images (default: {DEFAULT_MAX_PIXELS / 1e6:.0f})")
     parser.add_argument("--quality", type=setting_type("quality", int), default=92, metavar="Q",
                         help="JPEG/WebP quality, 1-100 (default: 92)")
+    add_video_arguments(parser)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
 
@@ -94,6 +98,26 @@ def add_detection_arguments(parser: argparse.ArgumentParser, show_detector: bool
     parser.add_argument("--fast", action="store_true",
                         help=f"the same as --min-face {FAST_MIN_FACE:.0f}: about 3 times quicker, and most faces "
                              f"under {FAST_MIN_FACE:.0f} px are missed")
+
+
+def add_video_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options for videos: the same on `blur` and `blur watch`."""
+    parser.add_argument("--keep-audio", action="store_true",
+                        help="keep a video's sound, re-encoded as AAC with no tags (default: videos are written silent, "
+                             "as voices identify people)")
+    parser.add_argument("--max-minutes", type=_positive_float, default=VideoLimits.max_seconds / 60, metavar="M",
+                        help=f"refuse longer videos (default: {VideoLimits.max_seconds / 60:.0f})")
+
+
+def video_settings_from(args: argparse.Namespace, settings: Settings) -> VideoSettings:
+    """The VideoSettings the arguments choose: faces from VIDEO_MIN_FACE unless --min-face or --fast say otherwise."""
+    limits = dataclasses.replace(VideoLimits(), max_seconds=args.max_minutes * 60,
+                                 max_frames=round(args.max_minutes * 60 * MAX_FRAME_RATE))
+    return video_settings(settings, keep_audio=args.keep_audio, limits=limits)
+
+
+MAX_FRAME_RATE = 240
+"""Frames per second allowed for the length limit (slow-motion phone videos film at 240)."""
 
 
 def detector_options_from(args: argparse.Namespace) -> dict:
@@ -171,8 +195,10 @@ def anonymise_paths(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
         print(f"blur: {exc}", file=stderr)
         return ExitStatus.SOME_FAILED
     photos = sum(job.not_read is None for job in jobs)
+    noun = "files" if any(kind_of(job.source) is Kind.VIDEO for job in jobs) else "photos"
+    video = video_settings_from(args, settings)
     if not photos:
-        print(f"blur: no photos found in the given folders{_not_read_note(jobs, args)}", file=stderr)
+        print(f"blur: no photos or videos found in the given folders{_not_read_note(jobs, args)}", file=stderr)
         _report(args, [run_job(job, settings) for job in jobs], stderr)
         return ExitStatus.USAGE
     outcomes: list[Outcome] = []
@@ -180,14 +206,15 @@ def anonymise_paths(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
 
     def request_stop(signum, frame):
         if not stop.is_set():
-            print("\nblur: stopping after the photos in progress (each is written whole or not at all) ...",
+            print("\nblur: stopping after the photos in progress (each is written whole or not at all; "
+                  "a video in progress is dropped) ...",
                   file=stderr, flush=True)
         stop.set()
 
     previous = install_handlers({signal.SIGINT: request_stop})
     try:
         with _progress(photos, stderr) as bar:
-            for outcome in _outcomes(jobs, settings, args, stop):
+            for outcome in _outcomes(jobs, settings, args, stop, video, VideoProgress(stderr, bar)):
                 outcomes.append(outcome)
                 if outcome.status is Status.NOT_READ:
                     continue
@@ -202,11 +229,11 @@ def anonymise_paths(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
     counts = summarise(outcomes)
     handled = len(outcomes) - counts[Status.NOT_READ.value]
     if stop.is_set():
-        print(f"blur: interrupted after {handled} of {photos} photos ({_counts_line(counts)}{_looked_for(settings)}); no partial files "
-              "were left. Run the same command again to resume.", file=stderr)
+        print(f"blur: interrupted after {handled} of {photos} {noun} ({_counts_line(counts)}{_looked_for(settings, video, jobs)}); "
+              "no partial files were left. Run the same command again to resume.", file=stderr)
     else:
-        print(f"blur: {handled} photo{'s' * (handled != 1)}: {_counts_line(counts)}{_looked_for(settings)}{_not_read_note(jobs, args)}",
-              file=stderr)
+        print(f"blur: {handled} {noun[:-1] if handled == 1 else noun}: {_counts_line(counts)}{_looked_for(settings, video, jobs)}"
+              f"{_not_read_note(jobs, args)}", file=stderr)
     if not _report(args, outcomes, stderr):
         return ExitStatus.SOME_FAILED
     if stop.is_set():
@@ -214,10 +241,16 @@ def anonymise_paths(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
     return ExitStatus.SOME_FAILED if counts["failed"] else ExitStatus.OK
 
 
-def _looked_for(settings: Settings) -> str:
-    """What the detector looked for, so a bound a person chose (--min-face, --fast) is never silent."""
+def _looked_for(settings: Settings, video: VideoSettings | None = None, jobs: list[Job] = ()) -> str:
+    """What the detector looked for, so a bound a person chose (--min-face, --fast) or the video default
+    is never silent."""
     described = getattr(settings.load_detector(), "describe", dict)()
-    return f" (faces looked for from {described['min_face']:g} px tall)" if "min_face" in described else ""
+    looked = f" (faces looked for from {described['min_face']:g} px tall" if "min_face" in described else ""
+    if video is not None and any(kind_of(job.source) is Kind.VIDEO for job in jobs if job.not_read is None):
+        in_video = getattr(video.photo.load_detector(), "describe", dict)().get("min_face")
+        if in_video is not None and in_video != described.get("min_face"):
+            looked = (looked + f", in videos from {in_video:g} px") if looked else f" (faces in videos looked for from {in_video:g} px tall"
+    return looked + ")" if looked else ""
 
 
 def _counts_line(counts: dict[str, int]) -> str:
@@ -238,7 +271,7 @@ def _not_read_note(jobs: list[Job], args: argparse.Namespace) -> str:
 
 _KIND_WORDS = {
     Kind.RAW: ("camera raw file: export it as JPEG or TIFF first", "camera raw files: export them as JPEG or TIFF first"),
-    Kind.VIDEO: ("video", "videos"),
+    Kind.OTHER_VIDEO: ("video in a format not read: convert it to MP4", "videos in formats not read: convert them to MP4"),
     Kind.OTHER: ("other file", "other files"),
 }
 
@@ -255,13 +288,45 @@ def report_location_problem(args: argparse.Namespace) -> str | None:
     return f"the report {args.report} is inside the output folder {args.output}"
 
 
-def _outcomes(jobs: list, settings: Settings, args: argparse.Namespace, stop: "SignalStop"):
+def _outcomes(jobs: list, settings: Settings, args: argparse.Namespace, stop: "SignalStop", video: VideoSettings,
+              progress: "VideoProgress"):
     """Outcomes from local worker processes, or from the Dask cluster given with --scheduler."""
     if args.scheduler:
         from blur.cluster import run_on_cluster
 
         return run_on_cluster(jobs, settings, scheduler=args.scheduler, overwrite=args.overwrite, stop=stop)
-    return run_batch(jobs, settings, workers=args.workers, overwrite=args.overwrite, stop=stop)
+    return run_batch(jobs, settings, workers=args.workers, overwrite=args.overwrite, stop=stop, video=video,
+                     progress=progress)
+
+
+class VideoProgress:
+    """Frames done and time left of the video in progress: one line kept up to date on a terminal,
+    a line every 10 % otherwise."""
+
+    def __init__(self, stream: TextIO, bar=None):
+        self.stream, self.bar = stream, bar
+        self.terminal = hasattr(stream, "isatty") and stream.isatty()
+        self.last_tenth = -1
+
+    def __call__(self, source: Path, progress: Progress) -> None:
+        total = f"/{progress.total}" if progress.total else ""
+        left = progress.seconds_left
+        left_text = f", about {_duration(left)} left" if left is not None else ""
+        line = (f"  {printable(os.fsdecode(source.name))}: frame {progress.frames}{total}, "
+                f"{progress.frames / max(progress.seconds, 1e-9):.1f} frames/s{left_text}")
+        if self.terminal:
+            done = progress.total is not None and progress.frames >= progress.total
+            print(f"\r\x1b[K{line}", end="\n" if done else "", file=self.stream, flush=True)
+            return
+        tenth = progress.frames * 10 // progress.total if progress.total else progress.frames // 300
+        if tenth != self.last_tenth:
+            self.last_tenth = tenth
+            print(line, file=self.stream, flush=True)
+
+
+def _duration(seconds: float) -> str:
+    minutes, seconds = divmod(round(seconds), 60)
+    return f"{minutes} min {seconds:02d} s" if minutes else f"{seconds} s"
 
 
 class SignalStop:
@@ -298,6 +363,9 @@ def outcome_line(outcome: Outcome) -> str:
         again = sum(face.get("source", "").endswith(SECOND_LOOK) for face in outcome.faces)
         faces = len(outcome.faces) - again
         more = f", {again} more on a second look" if again else ""
+        if outcome.video is not None:
+            audio = ", sound kept" if outcome.video["audio"] else ", no sound"
+            more = f" over {outcome.video['frames']} frames{audio}"
         return f"done     {source} -> {printable(os.fsdecode(outcome.destination))} ({faces} face{'s' * (faces != 1)}{more})"
     if outcome.status is Status.SKIPPED:
         return f"skipped  {source}: {printable(os.fsdecode(outcome.destination))} already exists"

@@ -5,7 +5,7 @@ for frames around each sighting) → the photo detector and fill → `encode` (f
 `verify` (an allow-list walk of the MP4's boxes) → the atomic write photos use.
 """
 
-from .decode import VIDEO_EXTENSIONS, VideoLimits
+from .decode import VideoLimits
 from .pipeline import VideoResult, VideoSettings, anonymise_video_file, video_settings
 
-__all__ = ["VIDEO_EXTENSIONS", "VideoLimits", "VideoResult", "VideoSettings", "anonymise_video_file", "video_settings"]
+__all__ = ["VideoLimits", "VideoResult", "VideoSettings", "anonymise_video_file", "video_settings"]

@@ -17,16 +17,14 @@ import numpy as np
 
 from ..errors import UnreadableVideo, VideoTooLong
 
-VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".m4v", ".3gp", ".mkv", ".webm"})
-"""Containers read: those phones and messaging apps write."""
 
 
 @dataclass(frozen=True)
 class VideoLimits:
     """Bounds on what is decoded, so a huge or endless stream cannot run for ever or fill memory."""
 
-    max_frames: int = 108_000
-    """An hour at 30 frames per second."""
+    max_frames: int = 864_000
+    """An hour at 240 frames per second (slow motion)."""
     max_seconds: float = 3600.0
     max_frame_pixels: int = 8192 * 4320
     """8K: more than any phone films."""

@@ -39,6 +39,10 @@ stay put from frame to frame although the detector's box jitters by a few pixels
 then gives those cells' colours (and nothing finer), not a finer grid from many shifted ones."""
 
 
+class Stopped(Exception):
+    """A stop was requested while a video was in progress: nothing of it was written."""
+
+
 @dataclass(frozen=True)
 class VideoSettings:
     """How a video is anonymised: the photo settings (method, shape, padding, detector) plus audio and limits."""
@@ -96,8 +100,8 @@ class VideoResult:
     frames: int
     width: int
     height: int
-    faces: int
-    """Face tracks found (one per face seen, however many frames it is in)."""
+    faces: list[dict]
+    """One per face seen, however many frames it is in: frames first and last seen, sightings, first box, best score."""
     regions: int
     """Regions destroyed over all frames (sightings, gaps and held boxes)."""
     detected: int
@@ -129,8 +133,8 @@ def anonymise_video_file(
 
     Every frame is looked at; faces are tracked over time so a frame also covers a face missed in it
     (see blur.video.track). Nothing is written unless every frame was anonymised, the result passed
-    `verify_video_output`, and `stop` (checked every frame) stayed false: then BlurError is not
-    raised but KeyboardInterrupt is, and no file is left, as on Ctrl-C itself.
+    `verify_video_output`, and `stop` (checked every frame) stayed false: once it is true, Stopped
+    is raised and no file is left, as on Ctrl-C (KeyboardInterrupt) or any other exception.
     """
     source, destination = Path(source), Path(destination)
     if _same_file(source, destination):
@@ -163,7 +167,7 @@ def anonymise_video_file(
         try:
             for kind, item, index in reader.packets():
                 if stop is not None and stop():
-                    raise KeyboardInterrupt
+                    raise Stopped
                 if kind == "audio":
                     if writer is not None:
                         writer.write_audio(item)
@@ -194,7 +198,7 @@ def anonymise_video_file(
             raise
         width, height = writer.size
         verify_video_output(temporary, counts["written"], width, height, audio is not None)
-    return VideoResult(destination, counts["written"], width, height, tracker.track_count, counts["regions"],
+    return VideoResult(destination, counts["written"], width, height, tracker.summaries(), counts["regions"],
                        counts["detected"], audio is not None)
 
 

@@ -37,13 +37,22 @@ Box = tuple[float, float, float, float]
 
 @dataclass
 class Track:
-    """One face over time: its sightings, frame index to (box, score)."""
+    """One face over time: its sightings, frame index to (box, score) (the latest ones), and a tally."""
 
     seen: dict[int, tuple[Box, float]] = field(default_factory=dict)
+    start: tuple[int, Box] | None = None
+    sightings: int = 0
+    best: float = 0.0
+
+    def see(self, index: int, box: Box, score: float) -> None:
+        self.seen[index] = (box, score)
+        self.start = self.start or (index, box)
+        self.sightings += 1
+        self.best = max(self.best, score)
 
     @property
     def first(self) -> int:
-        return min(self.seen)
+        return self.start[0]
 
     @property
     def last(self) -> int:
@@ -56,6 +65,12 @@ class Track:
             return np.zeros(4)
         a, b = (frames[-2], frames[-1]) if at_end else (frames[0], frames[1])
         return (np.array(self.seen[b][0]) - np.array(self.seen[a][0])) / (b - a)
+
+
+def summary(track: Track) -> dict:
+    """A track for a report: frames first and last seen, sightings, its first box, its best score."""
+    return {"frames": [track.start[0], track.last], "sightings": track.sightings,
+            "box": [round(v) for v in track.start[1]], "score": round(track.best, 4)}
 
 
 def enlarged(boxes: np.ndarray, scale: float) -> np.ndarray:
@@ -106,8 +121,7 @@ class FaceTracker:
     def __init__(self, max_gap: int = MAX_GAP, hold: int = HOLD, growth: float = HOLD_GROWTH):
         self.max_gap, self.hold, self.growth = max_gap, hold, growth
         self.tracks: list[Track] = []
-        self.track_count = 0
-        """Tracks started so far: faces seen, each counted once however many frames it is in."""
+        self.finished: list[dict] = []
         self.latest = -1
 
     def add(self, index: int, detections: list[Detection]) -> None:
@@ -125,8 +139,7 @@ class FaceTracker:
             if track is None:
                 track = Track()
                 self.tracks.append(track)
-                self.track_count += 1
-            track.seen[index] = (tuple(found[column]), detection.score)
+            track.see(index, tuple(float(v) for v in found[column]), detection.score)
 
     def boxes_at(self, index: int) -> list[Detection]:
         """Every box to destroy in frame `index`: sightings, interpolated gaps and held boxes."""
@@ -138,8 +151,17 @@ class FaceTracker:
         return boxes
 
     def forget_before(self, index: int) -> None:
-        """Drop tracks that can no longer cover frame `index` or any later frame."""
-        self.tracks = [t for t in self.tracks if t.last + max(self.hold, self.max_gap + 1) >= index]
+        """Drop tracks that can no longer cover frame `index` or any later frame (kept in `finished`)."""
+        keep = self.hold + self.max_gap + 1
+        self.finished += [summary(t) for t in self.tracks if t.last + keep < index]
+        self.tracks = [t for t in self.tracks if t.last + keep >= index]
+        for track in self.tracks:  # of the sightings before `index`, only the last two are needed
+            for frame in sorted(f for f in track.seen if f < index)[:-2]:
+                del track.seen[frame]
+
+    def summaries(self) -> list[dict]:
+        """Every face seen: first and last frame it was seen in, sightings, its first box and best score."""
+        return self.finished + [summary(t) for t in self.tracks]
 
     def _box_at(self, track: Track, index: int) -> Detection | None:
         if index in track.seen:
