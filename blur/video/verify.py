@@ -122,6 +122,8 @@ def _box_problem(box: Box) -> str | None:
     if name == "hdlr" and payload:
         handler = payload[8:12].decode("latin-1")
         label = payload[24:].rstrip(b"\0").decode("latin-1", "replace")
+        if label and ord(label[0]) == len(label) - 1:  # QuickTime writes a length-prefixed name
+            label = label[1:]
         if (handler, label) not in HANDLERS:
             return f"a track handler {handler!r} named {label!r}"
     if name == "ilst" and box.size > 8:
