@@ -31,9 +31,7 @@ from .errors import BlurError, OutputExists
 from .kinds import NOT_READ_KINDS, READ_KINDS, Kind, kind_of, kind_of_file
 from .names import is_random_output, random_stem
 from .pipeline import SECOND_LOOK, Settings, anonymise_file
-from .video.pipeline import (
-    Progress, Stopped, VideoSettings, anonymise_video_file, describe_video_processing, video_settings,
-)
+from .video.pipeline import Progress, Stopped, VideoSettings, anonymise_video_file, describe_video_processing
 
 VIDEO_EXTENSION = ".mp4"
 """Every video is written as H.264 in MP4, whatever it came in."""
@@ -250,7 +248,7 @@ def run_job(
     stop: StopRequest | None = None,
 ) -> Outcome | None:
     """Anonymise one photo or video; every failure becomes a FAILED outcome with a message (fail
-    closed). Videos use `video` (default: from `settings`, see `video_settings`), report `progress`
+    closed). Videos use `video` (default: `settings` and no sound), report `progress`
     every frame and check `stop` every frame: once it is set, the video is dropped (nothing is
     written) and None is returned."""
     started = time.perf_counter()
@@ -265,7 +263,7 @@ def run_job(
     if not overwrite and os.path.lexists(job.destination):
         return outcome(Status.SKIPPED, None, job.destination, faces=None)
     if kind_of(job.source) is Kind.VIDEO:
-        return run_video_job(job, video or video_settings(settings), overwrite=overwrite, progress=progress, stop=stop)
+        return run_video_job(job, video or VideoSettings(settings), overwrite=overwrite, progress=progress, stop=stop)
     try:
         detector = detector or settings.load_detector()
         result = anonymise_file(job.source, job.destination, settings, overwrite=overwrite, detector=detector)
@@ -356,7 +354,7 @@ def run_batch(
     videos = [job for job in jobs if kind_of(job.source) is Kind.VIDEO]
     yield from _run_photos([job for job in jobs if kind_of(job.source) is not Kind.VIDEO], settings,
                            workers=workers, overwrite=overwrite, stop=stop)
-    video = video or video_settings(settings)
+    video = video or VideoSettings(settings)
     for job in videos:
         if stop is not None and stop.is_set():
             return

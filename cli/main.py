@@ -25,7 +25,7 @@ from blur.errors import BlurError, InvalidSetting
 from blur.kinds import Kind, kind_of
 from blur.pipeline import SECOND_LOOK, Settings, check_setting
 from blur.regions import DEFAULT_PADDING, Shape
-from blur.video import VideoLimits, VideoSettings, video_settings
+from blur.video import VideoLimits, VideoSettings
 from blur.video.pipeline import Progress
 
 
@@ -110,10 +110,10 @@ def add_video_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def video_settings_from(args: argparse.Namespace, settings: Settings) -> VideoSettings:
-    """The VideoSettings the arguments choose: faces from VIDEO_MIN_FACE unless --min-face or --fast say otherwise."""
+    """The VideoSettings the arguments choose: the photo settings, sound and the length limit."""
     limits = dataclasses.replace(VideoLimits(), max_seconds=args.max_minutes * 60,
                                  max_frames=round(args.max_minutes * 60 * MAX_FRAME_RATE))
-    return video_settings(settings, keep_audio=args.keep_audio, limits=limits)
+    return VideoSettings(settings, keep_audio=args.keep_audio, limits=limits)
 
 
 MAX_FRAME_RATE = 240
@@ -229,10 +229,10 @@ def anonymise_paths(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
     counts = summarise(outcomes)
     handled = len(outcomes) - counts[Status.NOT_READ.value]
     if stop.is_set():
-        print(f"blur: interrupted after {handled} of {photos} {noun} ({_counts_line(counts)}{_looked_for(settings, video, jobs)}); "
+        print(f"blur: interrupted after {handled} of {photos} {noun} ({_counts_line(counts)}{_looked_for(settings)}); "
               "no partial files were left. Run the same command again to resume.", file=stderr)
     else:
-        print(f"blur: {handled} {noun[:-1] if handled == 1 else noun}: {_counts_line(counts)}{_looked_for(settings, video, jobs)}"
+        print(f"blur: {handled} {noun[:-1] if handled == 1 else noun}: {_counts_line(counts)}{_looked_for(settings)}"
               f"{_not_read_note(jobs, args)}", file=stderr)
     if not _report(args, outcomes, stderr):
         return ExitStatus.SOME_FAILED
@@ -241,16 +241,10 @@ def anonymise_paths(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
     return ExitStatus.SOME_FAILED if counts["failed"] else ExitStatus.OK
 
 
-def _looked_for(settings: Settings, video: VideoSettings | None = None, jobs: list[Job] = ()) -> str:
-    """What the detector looked for, so a bound a person chose (--min-face, --fast) or the video default
-    is never silent."""
+def _looked_for(settings: Settings) -> str:
+    """What the detector looked for, so a bound a person chose (--min-face, --fast) is never silent."""
     described = getattr(settings.load_detector(), "describe", dict)()
-    looked = f" (faces looked for from {described['min_face']:g} px tall" if "min_face" in described else ""
-    if video is not None and any(kind_of(job.source) is Kind.VIDEO for job in jobs if job.not_read is None):
-        in_video = getattr(video.photo.load_detector(), "describe", dict)().get("min_face")
-        if in_video is not None and in_video != described.get("min_face"):
-            looked = (looked + f", in videos from {in_video:g} px") if looked else f" (faces in videos looked for from {in_video:g} px tall"
-    return looked + ")" if looked else ""
+    return f" (faces looked for from {described['min_face']:g} px tall)" if "min_face" in described else ""
 
 
 def _counts_line(counts: dict[str, int]) -> str:

@@ -6,6 +6,6 @@ for frames around each sighting) → the photo detector and fill → `encode` (f
 """
 
 from .decode import VideoLimits
-from .pipeline import VideoResult, VideoSettings, anonymise_video_file, video_settings
+from .pipeline import VideoResult, VideoSettings, anonymise_video_file
 
-__all__ = ["VideoLimits", "VideoResult", "VideoSettings", "anonymise_video_file", "video_settings"]
+__all__ = ["VideoLimits", "VideoResult", "VideoSettings", "anonymise_video_file"]

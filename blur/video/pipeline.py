@@ -10,7 +10,7 @@ import math
 import os
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -27,16 +27,13 @@ from .encode import VideoWriter
 from .track import HOLD, LOOKAHEAD, MAX_GAP, FaceTracker
 from .verify import verify_video_output
 
-VIDEO_MIN_FACE = 20.0
-"""The smallest face looked for in each frame unless told otherwise (photos: 10). Measured with
-benchmarks/video.py: the photo default runs at under 1 frame per second on 1080p on 2 cores;
-from 20 px, 1080p runs at about 2. The summary line and the report print it."""
 MAX_EARLY_AUDIO = 500
 """Audio frames kept while waiting for the first picture (about 10 s of AAC); more fails the video."""
-SNAP = 16
-"""Region borders are moved outwards to multiples of this many pixels, so a still face's 3×3 cells
-stay put from frame to frame although the detector's box jitters by a few pixels: averaging frames
-then gives those cells' colours (and nothing finer), not a finer grid from many shifted ones."""
+SNAP_FRACTION = 6
+"""Region borders are moved outwards to multiples of a step, the largest power of two up to the
+region's smaller side over this: so a still face's 3×3 cells stay put from frame to frame although
+the detector's box jitters by a few pixels, and averaging frames gives those cells' colours (and
+nothing finer), not a finer grid from many shifted ones. A small region moves by a pixel or two."""
 
 
 class Stopped(Exception):
@@ -47,7 +44,8 @@ class Stopped(Exception):
 class VideoSettings:
     """How a video is anonymised: the photo settings (method, shape, padding, detector) plus audio and limits."""
 
-    photo: Settings = field(default_factory=lambda: Settings(detector_options={"min_face": VIDEO_MIN_FACE}))
+    photo: Settings = Settings()
+    """The same defaults as photos: every frame is looked at as closely as a photo (benchmarks/video.py)."""
     keep_audio: bool = False
     """Re-encode the first audio track as AAC (no tags); by default the video is written silent."""
     limits: VideoLimits = VideoLimits()
@@ -64,18 +62,6 @@ class VideoSettings:
         if not (isinstance(self.limits.max_seconds, (int, float)) and math.isfinite(self.limits.max_seconds)
                 and self.limits.max_seconds > 0):
             raise InvalidSetting(f"max_seconds must be a number above 0, not {self.limits.max_seconds!r}")
-
-
-def video_settings(photo: Settings, **options) -> VideoSettings:
-    """VideoSettings from photo settings; the detector looks from VIDEO_MIN_FACE unless `photo` says otherwise."""
-    detector_options = dict(photo.detector_options)
-    if "min_face" not in detector_options and not detector_options.get("fast"):
-        detector_options["min_face"] = VIDEO_MIN_FACE
-    return VideoSettings(Settings(**{**_fields(photo), "detector_options": detector_options}), **options)
-
-
-def _fields(settings: Settings) -> dict:
-    return {name: getattr(settings, name) for name in Settings.__dataclass_fields__}
 
 
 @dataclass(frozen=True)
@@ -109,8 +95,15 @@ class VideoResult:
     audio: bool
 
 
-def snapped(region: Region, step: int = SNAP) -> Region:
-    """`region` with its borders moved outwards to multiples of `step`."""
+def snap_step(region: Region) -> int:
+    """The grid a region's borders are moved out to: a power of two near its smaller side / SNAP_FRACTION."""
+    side = max(min(region.width, region.height) // SNAP_FRACTION, 1)
+    return 1 << (side.bit_length() - 1)
+
+
+def snapped(region: Region, step: int | None = None) -> Region:
+    """`region` with its borders moved outwards to multiples of `step` (default: `snap_step`)."""
+    step = step or snap_step(region)
     return Region(
         region.x0 // step * step, region.y0 // step * step,
         -(-region.x1 // step) * step, -(-region.y1 // step) * step,
@@ -213,7 +206,7 @@ def describe_video_processing(settings: VideoSettings) -> dict:
         "keep_audio": settings.keep_audio,
         "max_gap_frames": MAX_GAP,
         "hold_frames": HOLD,
-        "snap_pixels": SNAP,
+        "snap_fraction": SNAP_FRACTION,
         "limits": {"max_frames": settings.limits.max_frames, "max_seconds": settings.limits.max_seconds,
                    "max_frame_pixels": settings.limits.max_frame_pixels},
     }
