@@ -299,3 +299,31 @@ def test_blur_a_video_and_a_folder_from_the_command_line(tmp_path, planted):
     assert files["other.avi"]["status"] == "not read" and "convert it to MP4" in files["other.avi"]["error"]
     assert "clip.blurred.mp4" not in files  # the tool's own output is never an input
     assert (tmp_path / "out" / "clip.blurred.mp4").exists()
+
+
+# --- tracking ----------------------------------------------------------------------------------------
+
+
+def test_the_tracker_interpolates_a_moving_face_between_sightings_and_holds_it_around_them():
+    from blur.video.track import HOLD, FaceTracker
+
+    tracker = FaceTracker()
+    moving = {i: Detection(100 + 4 * i, 50, 140 + 4 * i, 90, 0.9) for i in (0, 1, 6, 7)}  # missed in 2-5
+    for index in range(30):
+        tracker.add(index, [moving[index]] if index in moving else [])
+    (between,) = tracker.boxes_at(4)
+    assert (between.x0, between.x1, between.source) == (116, 156, "video (between sightings)")
+    (held,) = tracker.boxes_at(7 + 3)  # 3 frames after the last sighting, moving on at 4 px a frame
+    assert held.source == "video (held)" and 100 + 4 * 10 - 4 < held.x0 < 100 + 4 * 10
+    assert tracker.boxes_at(7 + HOLD + 1) == []
+    assert len(tracker.summaries()) == 1 and tracker.summaries()[0]["frames"] == [0, 7]
+
+
+def test_two_faces_side_by_side_stay_two_tracks():
+    from blur.video.track import FaceTracker
+
+    tracker = FaceTracker()
+    for index in range(5):
+        tracker.add(index, [Detection(0, 0, 40, 40, 0.9), Detection(200, 0, 240, 40, 0.8)])
+    assert len(tracker.summaries()) == 2
+    assert sorted(b.x0 for b in tracker.boxes_at(2)) == [0, 200]

@@ -61,8 +61,12 @@ class VideoReader:
     def __init__(self, path: str | Path, limits: VideoLimits = VideoLimits(), *, audio: bool = False):
         self.path = Path(path)
         self.limits = limits
+        if not self.path.is_file():  # a pipe or a device would hang the batch
+            raise UnreadableVideo("not a regular file (a pipe, device or folder); nothing was read")
         try:
             self._container = av.open(str(self.path), "r", metadata_errors="ignore")
+        except PermissionError:
+            raise UnreadableVideo("permission denied") from None
         except (av.FFmpegError, UnicodeDecodeError, ValueError) as exc:
             raise _damaged(self.path, exc) from None
         try:
