@@ -192,6 +192,8 @@ def score(video: TestVideo, output: Path) -> dict:
     leaked_frames = []
     altered = outside = 0
     for index, (original, result) in enumerate(zip(decoded(video.path), decoded(output))):
+        if original.shape != result.shape:
+            raise SystemExit(f"{output.name}: frames of {result.shape[1]}×{result.shape[0]}, not {original.shape[1]}×{original.shape[0]}")
         a, b = grey(original), grey(result)
         faces = video.faces[index]
         leak = False
@@ -269,7 +271,9 @@ def main() -> int:
             row["blur"].update(summary(video, score(video, ours), found))
             if deface and not args.no_deface:
                 theirs = folder / f"{video.name}.deface.mp4"
-                seconds = timed([deface, str(video.path), "-o", str(theirs)])
+                # macro_block_size 1: imageio would otherwise scale 1080 rows to 1088
+                seconds = timed([deface, str(video.path), "-o", str(theirs),
+                                 "--ffmpeg-config", json.dumps({"codec": "libx264", "macro_block_size": 1})])
                 row["deface"] = {**summary(video, score(video, theirs), found), "fps": frames / seconds}
             results[video.name] = {"frames": frames, "size": "3840×2160" if video.name.endswith("4k") else "1920×1080",
                                    "faces": len({f for faces in video.faces for f, _ in faces}), **row}

@@ -244,10 +244,15 @@ def test_a_stop_request_drops_the_video_in_progress(tmp_path):
     assert leftovers(tmp_path, {"clip.mp4"}) == []
 
 
-@pytest.mark.parametrize("damage", ["truncated", "cut index", "garbage", "empty"])
+@pytest.mark.parametrize("damage", ["truncated", "cut index", "cut pictures", "garbage", "empty"])
 def test_damaged_videos_fail_alone_with_a_clear_reason(tmp_path, damage):
     good = write_video(tmp_path / "good.mp4", moving_face_frames(20)[0]).read_bytes()
+    if damage == "cut pictures":  # the index first (as blur and most phones write it), pictures cut short
+        anonymise_video_file(tmp_path / "good.mp4", tmp_path / "indexed.mp4", detector=Fixed())
+        indexed = (tmp_path / "indexed.mp4").read_bytes()
+        (tmp_path / "indexed.mp4").unlink()
     damaged = {"truncated": good[: len(good) * 2 // 3], "cut index": good[:-200],
+               "cut pictures": indexed[: len(indexed) * 2 // 3] if damage == "cut pictures" else b"",
                "garbage": b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40, "empty": b""}[damage]
     (tmp_path / "bad.mp4").write_bytes(damaged)
     with pytest.raises(UnreadableVideo, match="damaged|truncated"):

@@ -51,7 +51,8 @@ def upright(pixels: np.ndarray, rotation: int) -> np.ndarray:
 
 
 def _damaged(path: Path, exc: Exception) -> UnreadableVideo:
-    return UnreadableVideo(f"damaged or truncated video, or not a video in a format this tool reads ({exc})")
+    reason = getattr(exc, "strerror", None) or str(exc)
+    return UnreadableVideo(f"damaged or truncated video, or not a video in a format this tool reads ({reason})")
 
 
 class VideoReader:
