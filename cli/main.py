@@ -48,14 +48,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="blur",
         description=(
-            "Irreversibly destroy every face found in photos and write copies with no metadata "
-            "(no GPS, camera serials, times or thumbnails). Originals are never modified. "
+            "Irreversibly destroy every face found in photos and videos and write copies with no metadata "
+            "(no GPS, camera serials, times or thumbnails; videos without sound unless --keep-audio). "
+            "Originals are never modified. "
             "Check the results by eye before posting: no detector finds every face."
         ),
         epilog=SUBCOMMANDS_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="photos, or folders searched recursively")
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="photos, videos (MP4, MOV, M4V, 3GP, MKV, WebM), or folders searched recursively")
     parser.add_argument("-o", "--output", metavar="DIR",
                         help="write copies under DIR, mirroring folders (default: beside each photo, as NAME.blurred.EXT)")
     parser.add_argument("--random-names", action="store_true",

@@ -332,3 +332,17 @@ def test_two_faces_side_by_side_stay_two_tracks():
         tracker.add(index, [Detection(0, 0, 40, 40, 0.9), Detection(200, 0, 240, 40, 0.8)])
     assert len(tracker.summaries()) == 2
     assert sorted(b.x0 for b in tracker.boxes_at(2)) == [0, 200]
+
+
+def test_the_video_benchmark_skips_cleanly_without_its_data(tmp_path):
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "video.py"), "--data", str(tmp_path / "none")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "skipped: no data" in done.stdout
+
+
+def test_a_face_counts_as_found_one_frame_in_ten_only_if_no_ten_frames_in_a_row_miss_it():
+    from benchmarks.video import found_every
+
+    assert found_every([True] + [False] * 9 + [True], 10)
+    assert not found_every([True] + [False] * 10 + [True], 10)
+    assert not found_every([False] * 5, 10) and found_every([False, True], 10)
