@@ -346,3 +346,13 @@ def test_a_face_counts_as_found_one_frame_in_ten_only_if_no_ten_frames_in_a_row_
     assert found_every([True] + [False] * 9 + [True], 10)
     assert not found_every([True] + [False] * 10 + [True], 10)
     assert not found_every([False] * 5, 10) and found_every([False, True], 10)
+
+
+@pytest.mark.parametrize("name, codec, audio", [("clip.webm", "libvpx-vp9", False), ("clip.mkv", "libx264", True),
+                                                ("clip.3gp", "libx264", False), ("clip.m4v", "libx264", False)])
+def test_every_container_phones_write_is_read(tmp_path, name, codec, audio):
+    source = write_video(tmp_path / name, moving_face_frames(6)[0], codec=codec, audio=audio,
+                         format="mp4" if name.endswith(".m4v") else None)
+    result = anonymise_video_file(source, tmp_path / "out.mp4", VideoSettings(keep_audio=True), detector=Fixed())
+    assert result.frames == 6 and result.audio is audio
+    assert find_box_problems(tmp_path / "out.mp4") == []
