@@ -50,7 +50,7 @@ def upright(pixels: np.ndarray, rotation: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(pixels, turns)) if turns else pixels
 
 
-def _damaged(path: Path, exc: Exception) -> UnreadableVideo:
+def _damaged(exc: Exception) -> UnreadableVideo:
     reason = getattr(exc, "strerror", None) or str(exc)
     return UnreadableVideo(f"damaged or truncated video, or not a video in a format this tool reads ({reason})")
 
@@ -69,7 +69,7 @@ class VideoReader:
         except PermissionError:
             raise UnreadableVideo("permission denied") from None
         except (av.FFmpegError, UnicodeDecodeError, ValueError) as exc:
-            raise _damaged(self.path, exc) from None
+            raise _damaged(exc) from None
         try:
             self.info = self._probe(audio)
         except BaseException:
@@ -119,7 +119,7 @@ class VideoReader:
                     yield "video", pixels, index
                     index += 1
         except (av.FFmpegError, ValueError) as exc:
-            raise _damaged(self.path, exc) from None
+            raise _damaged(exc) from None
         if index == 0:
             raise UnreadableVideo("damaged or truncated video: no frame could be decoded")
         if self.info.frames and index < self.info.frames:
