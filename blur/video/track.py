@@ -2,7 +2,8 @@
 the detector missed in it.
 
 Detections in consecutive frames are linked into tracks by the overlap of their boxes (enlarged, so
-a moving face still overlaps itself). A frame then covers, for every track: the box found in it;
+a moving face still overlaps itself), each box first moved as the camera moved (the median movement
+of the faces linked in the frame before, so a pan does not break every track). A frame then covers, for every track: the box found in it;
 or, in a gap of up to MAX_GAP frames between two sightings, the box interpolated between them; or,
 up to HOLD frames before a track's first sighting and after its last, the nearest box, moved at
 the track's speed and grown by HOLD_GROWTH per frame. So a frame's regions are known once the
@@ -58,11 +59,12 @@ class Track:
     def last(self) -> int:
         return max(self.seen)
 
-    def velocity(self, at_end: bool) -> np.ndarray:
-        """Movement of the box per frame (dx0, dy0, dx1, dy1) between its last (or first) two sightings."""
+    def velocity(self, at_end: bool, camera: np.ndarray) -> np.ndarray:
+        """Movement of the box per frame (dx0, dy0, dx1, dy1) between its last (or first) two sightings;
+        the `camera`'s movement for a face seen once."""
         frames = sorted(self.seen)
         if len(frames) < 2:
-            return np.zeros(4)
+            return camera
         a, b = (frames[-2], frames[-1]) if at_end else (frames[0], frames[1])
         return (np.array(self.seen[b][0]) - np.array(self.seen[a][0])) / (b - a)
 
@@ -123,6 +125,8 @@ class FaceTracker:
         self.tracks: list[Track] = []
         self.finished: list[dict] = []
         self.latest = -1
+        self.motion = np.zeros(4)
+        """The camera's movement per frame (dx0, dy0, dx1, dy1), as the faces linked in the last frame moved."""
 
     def add(self, index: int, detections: list[Detection]) -> None:
         """The detections in frame `index` (frames are added in order, each once)."""
@@ -131,8 +135,13 @@ class FaceTracker:
         self.latest = index
         live = [t for t in self.tracks if index - t.last <= self.max_gap + 1]
         found = np.array([[d.x0, d.y0, d.x1, d.y1] for d in detections], float).reshape(-1, 4)
+        gaps = np.array([index - t.last for t in live], float).reshape(-1, 1)
         ends = np.array([t.seen[t.last][0] for t in live], float).reshape(-1, 4)
-        links = greedy_links(iou_matrix(enlarged(ends, LINK_SCALE), enlarged(found, LINK_SCALE)), MIN_LINK_IOU)
+        expected = ends + self.motion * gaps  # where the camera's movement so far takes them
+        links = greedy_links(iou_matrix(enlarged(expected, LINK_SCALE), enlarged(found, LINK_SCALE)), MIN_LINK_IOU)
+        if links:  # the camera's movement: the median movement per frame of the faces linked
+            rows, columns = np.array(links).T
+            self.motion = np.median((found[columns] - ends[rows]) / gaps[rows], axis=0)
         linked = {column: live[row] for row, column in links}
         for column, detection in enumerate(detections):
             track = linked.get(column)
@@ -184,5 +193,5 @@ class FaceTracker:
     def _held(self, track: Track, sighting: int, index: int, at_end: bool) -> Detection:
         box, score = track.seen[sighting]
         distance = index - sighting
-        moved = np.array(box) + track.velocity(at_end) * distance
+        moved = np.array(box) + track.velocity(at_end, self.motion) * distance
         return Detection(*grown(moved, 1 + self.growth * abs(distance)), score, "video (held)")
