@@ -356,3 +356,16 @@ def test_every_container_phones_write_is_read(tmp_path, name, codec, audio):
     result = anonymise_video_file(source, tmp_path / "out.mp4", VideoSettings(keep_audio=True), detector=Fixed())
     assert result.frames == 6 and result.audio is audio
     assert find_box_problems(tmp_path / "out.mp4") == []
+
+
+def test_a_pan_does_not_break_the_tracks_of_small_faces():
+    from blur.video.track import FaceTracker
+
+    tracker = FaceTracker()
+    for index in range(8):  # the camera pans 30 px a frame: half as much again as a 20-px face's width
+        shift = 30 * index
+        tracker.add(index, [Detection(100 + shift, 100, 300 + shift, 300, 0.9),  # a large face links anyway
+                            Detection(400 + shift, 100, 420 + shift, 120, 0.5),
+                            Detection(500 + shift, 100, 520 + shift, 120, 0.5)])
+    assert len(tracker.summaries()) == 3
+    assert all(summary["sightings"] >= 7 for summary in tracker.summaries())

@@ -137,9 +137,11 @@ class FaceTracker:
         found = np.array([[d.x0, d.y0, d.x1, d.y1] for d in detections], float).reshape(-1, 4)
         gaps = np.array([index - t.last for t in live], float).reshape(-1, 1)
         ends = np.array([t.seen[t.last][0] for t in live], float).reshape(-1, 4)
-        expected = ends + self.motion * gaps  # where the camera's movement so far takes them
-        links = greedy_links(iou_matrix(enlarged(expected, LINK_SCALE), enlarged(found, LINK_SCALE)), MIN_LINK_IOU)
-        if links:  # the camera's movement: the median movement per frame of the faces linked
+        for _ in range(2):  # link as the camera moved before; then again as the faces linked say it moved
+            expected = ends + self.motion * gaps
+            links = greedy_links(iou_matrix(enlarged(expected, LINK_SCALE), enlarged(found, LINK_SCALE)), MIN_LINK_IOU)
+            if not links:
+                break
             rows, columns = np.array(links).T
             self.motion = np.median((found[columns] - ends[rows]) / gaps[rows], axis=0)
         linked = {column: live[row] for row, column in links}
