@@ -85,6 +85,13 @@ def anonymise(
 def coarse_noise_patch(box: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A smooth patch the size of `box`, built only from the GRID×GRID cell means of the masked pixels."""
     height, width = mask.shape
+    if _cell_count(height) == 1 and _cell_count(width) == 1:  # one cell: a colour, its noise and grain
+        masked = box[mask]
+        cell = masked.mean(axis=0) if len(masked) else np.zeros(3)
+        cell = cell + rng.normal(0.0, CELL_JITTER, (1, 1, 1))[0, 0] + rng.normal(0.0, CELL_TINT, (1, 1, 3))[0, 0]
+        patch = cell.astype(np.float32) + rng.normal(0.0, GRAIN, (height, width, 1)).astype(np.float32)
+        patch = 255 - np.abs(255 - np.abs(patch))
+        return np.clip(np.rint(patch), 0, 255).astype(np.uint8)
     rows = _cell_edges(height)
     cols = _cell_edges(width)
     masked = box[mask].astype(np.float64)
@@ -103,7 +110,11 @@ def coarse_noise_patch(box: np.ndarray, mask: np.ndarray, rng: np.random.Generat
     return np.clip(np.rint(patch), 0, 255).astype(np.uint8)
 
 
+def _cell_count(length: int) -> int:
+    """How many cells along a side of `length` pixels (1 to GRID); it depends on the size only."""
+    return max(1, min(GRID, round(length / MIN_CELL)))
+
+
 def _cell_edges(length: int) -> np.ndarray:
-    """Integer borders of the cells along one side (1 to GRID of them); they depend on the size only."""
-    count = max(1, min(GRID, round(length / MIN_CELL)))
-    return np.linspace(0, length, count + 1).round().astype(int)
+    """Integer borders of the cells along one side; they depend on the size only."""
+    return np.linspace(0, length, _cell_count(length) + 1).round().astype(int)

@@ -21,17 +21,20 @@ from dataclasses import dataclass, field
 from enum import Enum
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Iterable, Iterator, Protocol
+from typing import Callable, Iterable, Iterator, Protocol
 
 from . import __version__
 from .decode import sniff_format
 from .detect import Detector
 from .encode import output_format_for, remove_stale_temporaries, write_atomically
 from .errors import BlurError, OutputExists
-from .kinds import NOT_READ_KINDS, Kind, kind_of, kind_of_file
+from .kinds import NOT_READ_KINDS, READ_KINDS, Kind, kind_of, kind_of_file
 from .names import is_random_output, random_stem
 from .pipeline import Settings, anonymise_file
+from .video.pipeline import Progress, Stopped, VideoSettings, anonymise_video_file, describe_video_processing
 
+VIDEO_EXTENSION = ".mp4"
+"""Every video is written as H.264 in MP4, whatever it came in."""
 OUTPUT_TAG = ".blurred"
 """Inserted before the extension of every output: photo.jpg -> photo.blurred.jpg."""
 
@@ -76,9 +79,11 @@ class Outcome:
     """How the photo was anonymised (`describe_processing`), for the photos anonymised in this run."""
     camera_unlinked: bool | None = None
     """Whether the output was unlinked from its camera's sensor pattern; None when not known."""
+    video: dict | None = None
+    """For a video anonymised: frames, size, audio kept, regions destroyed over all frames."""
 
     def record(self) -> dict:
-        return {
+        record = {
             "input": os.fsdecode(self.source),
             "output": os.fsdecode(self.destination) if self.destination else None,
             "status": self.status.value,
@@ -89,6 +94,9 @@ class Outcome:
             "processing": self.processing,
             "camera_unlinked": self.camera_unlinked,
         }
+        if self.video is not None:
+            record["video"] = self.video
+        return record
 
 
 def describe_processing(settings: Settings, detector: Detector) -> dict:
@@ -139,13 +147,13 @@ def plan_jobs(
                 kind = None if problem else kind_of_file(path)
                 if problem:
                     jobs.append(Job(path, path, problem))
-                elif kind is Kind.PHOTO:
+                elif kind in READ_KINDS:
                     jobs.append(Job(path, _destination(path, given, output_dir, random_names)))
                 elif not_read:
                     jobs.append(Job(path, path, NOT_READ_KINDS[kind], not_read=kind))
         elif given.exists() or given.is_symlink():
             kind = kind_of_file(given)
-            if kind is Kind.PHOTO or not given.is_file():
+            if kind in READ_KINDS or not given.is_file():
                 jobs.append(Job(given, _destination(given, None, output_dir, random_names)))
             else:  # claims no output name, so it cannot block a photo of the same name
                 jobs.append(Job(given, given, NOT_READ_KINDS[kind]))
@@ -186,7 +194,7 @@ def is_our_output(path: Path) -> bool:
     """Whether `path` names a file this tool writes: a copy (named or random), a temporary, its state."""
     if path.name.startswith(".blur-"):
         return True
-    return kind_of(path) is Kind.PHOTO and (path.stem.endswith(OUTPUT_TAG) or is_random_output(path))
+    return kind_of(path) in READ_KINDS and (path.stem.endswith(OUTPUT_TAG) or is_random_output(path))
 
 
 def _destination(source: Path, root: Path | None, output_dir: Path | None, random_names: bool) -> Path:
@@ -203,7 +211,10 @@ def _destination(source: Path, root: Path | None, output_dir: Path | None, rando
 
 def expected_extension(source: Path) -> str:
     """The extension the output will have: from the file's first bytes, so that a PNG named .jpg
-    and a real a.png cannot both claim a.blurred.png unnoticed; from its name if it cannot be read."""
+    and a real a.png cannot both claim a.blurred.png unnoticed; from its name if it cannot be read.
+    Every video is written as MP4."""
+    if kind_of(source) is Kind.VIDEO:
+        return VIDEO_EXTENSION
     input_format = sniff_format(source) or _FORMAT_BY_EXTENSION.get(source.suffix.lower(), "JPEG")
     return output_format_for(input_format).extensions[0]
 
@@ -224,8 +235,26 @@ def _mark_clashes(jobs: list[Job]) -> list[Job]:
     return checked
 
 
-def run_job(job: Job, settings: Settings, *, overwrite: bool = False, detector: Detector | None = None) -> Outcome:
-    """Anonymise one photo; every failure becomes a FAILED outcome with a message (fail closed)."""
+class StopRequest(Protocol):
+    """Asks a batch to stop: a `threading.Event`, or any flag with `is_set` (set from a signal handler)."""
+
+    def is_set(self) -> bool: ...
+
+
+def run_job(
+    job: Job,
+    settings: Settings,
+    *,
+    overwrite: bool = False,
+    detector: Detector | None = None,
+    video: VideoSettings | None = None,
+    progress: Callable[[Path, Progress], None] | None = None,
+    stop: StopRequest | None = None,
+) -> Outcome | None:
+    """Anonymise one photo or video; every failure becomes a FAILED outcome with a message (fail
+    closed). Videos use `video` (default: `settings` and no sound), report `progress`
+    every frame and check `stop` every frame: once it is set, the video is dropped (nothing is
+    written) and None is returned."""
     started = time.perf_counter()
     method = settings.method.value
 
@@ -237,6 +266,8 @@ def run_job(job: Job, settings: Settings, *, overwrite: bool = False, detector: 
         return outcome(Status.NOT_READ if job.not_read else Status.FAILED, job.problem)
     if not overwrite and os.path.lexists(job.destination):
         return outcome(Status.SKIPPED, None, job.destination, faces=None)
+    if kind_of(job.source) is Kind.VIDEO:
+        return run_video_job(job, video or VideoSettings(settings), overwrite=overwrite, progress=progress, stop=stop)
     try:
         detector = detector or settings.load_detector()
         result = anonymise_file(job.source, job.destination, settings, overwrite=overwrite, detector=detector)
@@ -258,10 +289,43 @@ def run_job(job: Job, settings: Settings, *, overwrite: bool = False, detector: 
     return done
 
 
-class StopRequest(Protocol):
-    """Asks a batch to stop: a `threading.Event`, or any flag with `is_set` (set from a signal handler)."""
+def run_video_job(
+    job: Job,
+    settings: VideoSettings,
+    *,
+    overwrite: bool = False,
+    progress: Callable[[Path, Progress], None] | None = None,
+    stop: StopRequest | None = None,
+) -> Outcome | None:
+    """Anonymise one video (see `run_job`)."""
+    started = time.perf_counter()
+    method = settings.photo.method.value
 
-    def is_set(self) -> bool: ...
+    def failed(error: str) -> Outcome:
+        return Outcome(job.source, None, Status.FAILED, [], method, error, time.perf_counter() - started)
+
+    try:
+        detector = settings.photo.load_detector()
+        result = anonymise_video_file(
+            job.source, job.destination, settings, overwrite=overwrite, detector=detector,
+            progress=(lambda p: progress(job.source, p)) if progress else None,
+            stop=stop.is_set if stop is not None else None,
+        )
+    except Stopped:
+        return None
+    except OutputExists as exc:
+        return Outcome(job.source, exc.path, Status.SKIPPED, None, method, None, time.perf_counter() - started)
+    except BlurError as exc:
+        return failed(str(exc))
+    except MemoryError:
+        return failed("ran out of memory; lower --workers or the video limits")
+    except Exception as exc:  # fail closed: an unexpected error still means no output for this file
+        return failed(f"unexpected error ({type(exc).__name__}: {exc})")
+    done = Outcome(job.source, result.output, Status.DONE, result.faces, method, None, time.perf_counter() - started)
+    done.processing = {**describe_processing(settings.photo, detector), "video": describe_video_processing(settings)}
+    done.video = {"frames": result.frames, "width": result.width, "height": result.height, "audio": result.audio,
+                  "regions": result.regions, "detections": result.detected}
+    return done
 
 
 def run_batch(
@@ -271,6 +335,8 @@ def run_batch(
     workers: int | None = None,
     overwrite: bool = False,
     stop: StopRequest | None = None,
+    video: VideoSettings | None = None,
+    progress: Callable[[Path, Progress], None] | None = None,
 ) -> Iterator[Outcome]:
     """Outcomes of all jobs, in completion order, using `workers` processes (default: all cores).
 
@@ -280,16 +346,37 @@ def run_batch(
     is set, no new job starts: the running ones finish their (atomic) write and their outcomes
     are yielded, so every photo written is among the outcomes. (On KeyboardInterrupt, queued jobs
     are dropped and running ones still finish their write, but their outcomes are lost: pass `stop`.)
+
+    Videos come after the photos, one at a time in this process (the detector already uses every
+    core on each frame), with `video` settings (default: from `settings`) and `progress` for each
+    frame; `stop` drops the video in progress, writing nothing of it.
     """
     for job in jobs:  # planning already knows their outcome: no worker needed
         if job.problem:
             yield run_job(job, settings)
     jobs = [job for job in jobs if not job.problem]
     _remove_stale_temporaries(jobs)
+    videos = [job for job in jobs if kind_of(job.source) is Kind.VIDEO]
+    yield from _run_photos([job for job in jobs if kind_of(job.source) is not Kind.VIDEO], settings,
+                           workers=workers, overwrite=overwrite, stop=stop)
+    video = video or VideoSettings(settings)
+    for job in videos:
+        if stop is not None and stop.is_set():
+            return
+        outcome = run_video_job(job, video, overwrite=overwrite, progress=progress, stop=stop)
+        if outcome is None:
+            return
+        yield outcome
+
+
+def _run_photos(jobs: list[Job], settings: Settings, *, workers: int | None, overwrite: bool,
+                stop: StopRequest | None) -> Iterator[Outcome]:
+    if not jobs:
+        return
     workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
     stopped = (lambda: stop.is_set()) if stop is not None else (lambda: False)
     if workers == 1:
-        detector = settings.load_detector() if jobs else None
+        detector = settings.load_detector()
         for job in jobs:
             if stopped():
                 return

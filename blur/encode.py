@@ -12,8 +12,10 @@ import os
 import re
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 from PIL import Image
@@ -115,6 +117,19 @@ def write_atomically(data: bytes, destination: Path, *, overwrite: bool = False,
     The file gets the permissions of any new file (the process's umask), or owner-only if `private`
     (reports, which name the original photos).
     """
+    with atomic_output(destination, overwrite=overwrite, private=private) as temporary:
+        try:
+            temporary.write_bytes(data)
+        except OSError as exc:
+            raise OutputError(f"cannot write {destination.name} ({exc.strerror or exc})") from None
+
+
+@contextmanager
+def atomic_output(destination: Path, *, overwrite: bool = False, private: bool = False) -> Iterator[Path]:
+    """A temporary path in the destination folder to write a file to; when the block ends without
+    an exception (Ctrl-C included), the file is flushed to disk and linked (or, with `overwrite`,
+    renamed) into place as `destination`. Otherwise, or if that fails, it is deleted: nothing is left.
+    Permissions as for `write_atomically`."""
     folder = destination.parent
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -122,18 +137,21 @@ def write_atomically(data: bytes, destination: Path, *, overwrite: bool = False,
     except OSError as exc:
         raise OutputError(f"cannot write in {folder} ({exc.strerror or exc})") from None
     try:
-        if not private and hasattr(os, "fchmod"):  # mkstemp creates files owner-only
-            os.fchmod(fd, 0o666 & ~_umask())
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if overwrite:
-            os.replace(temporary, destination)
-        else:
-            _link_without_overwrite(temporary, destination)
-    except OSError as exc:
-        raise OutputError(f"cannot write {destination.name} ({exc.strerror or exc})") from None
+        try:
+            if not private and hasattr(os, "fchmod"):  # mkstemp creates files owner-only
+                os.fchmod(fd, 0o666 & ~_umask())
+        finally:
+            os.close(fd)
+        yield Path(temporary)
+        try:
+            with open(temporary, "rb+") as handle:
+                os.fsync(handle.fileno())
+            if overwrite:
+                os.replace(temporary, destination)
+            else:
+                _link_without_overwrite(temporary, destination)
+        except OSError as exc:
+            raise OutputError(f"cannot write {destination.name} ({exc.strerror or exc})") from None
     finally:
         if os.path.lexists(temporary):
             os.unlink(temporary)

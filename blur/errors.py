@@ -39,3 +39,11 @@ class OutputExists(OutputError):
 
 class VerificationFailed(BlurError):
     """The encoded output did not pass the final checks, so it is not written."""
+
+
+class UnreadableVideo(BlurError):
+    """The video is damaged, truncated, or not a video in a format we read."""
+
+
+class VideoTooLong(BlurError):
+    """The video has more frames, seconds or pixels per frame than the configured limits."""

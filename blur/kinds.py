@@ -16,9 +16,15 @@ from .decode import CAMERA_RAW_MESSAGE, IMAGE_EXTENSIONS, sniff_format
 
 class Kind(Enum):
     PHOTO = "photo"
-    RAW = "camera raw"
     VIDEO = "video"
+    """A video in a container this tool reads (READ_VIDEO_EXTENSIONS)."""
+    RAW = "camera raw"
+    OTHER_VIDEO = "video in another format"
     OTHER = "other"
+
+
+READ_KINDS = frozenset({Kind.PHOTO, Kind.VIDEO})
+"""Kinds of file this tool anonymises."""
 
 
 RAW_EXTENSIONS = frozenset({
@@ -29,6 +35,9 @@ RAW_EXTENSIONS = frozenset({
 })
 """Camera raw formats: the full image is sensor data this tool does not decode."""
 
+READ_VIDEO_EXTENSIONS = frozenset({".3gp", ".m4v", ".mkv", ".mov", ".mp4", ".webm"})
+"""Videos read (blur.video): the containers phones and messaging apps write."""
+
 VIDEO_EXTENSIONS = frozenset({
     ".3g2", ".3gp", ".avi", ".flv", ".insv", ".m2ts", ".m4v", ".mkv", ".mov", ".mp4", ".mpeg", ".mpg", ".mts",
     ".mxf", ".ogv", ".qt", ".ts", ".vob", ".webm", ".wmv",
@@ -37,11 +46,13 @@ VIDEO_EXTENSIONS = frozenset({
 DESCRIPTIONS = {
     Kind.RAW: "a camera raw file",
     Kind.VIDEO: "a video",
+    Kind.OTHER_VIDEO: "a video in a format this tool does not read (it reads MP4, MOV, M4V, 3GP, MKV and WebM)",
     Kind.OTHER: "not a photo in a format this tool reads (JPEG, PNG, WebP, TIFF, BMP, GIF, HEIC)",
 }
 NOT_READ_KINDS = {
     Kind.RAW: CAMERA_RAW_MESSAGE,
-    Kind.VIDEO: "a video: this tool anonymises photos only, so nothing was written",
+    Kind.OTHER_VIDEO: "a video in a format this tool does not read (it reads MP4, MOV, M4V, 3GP, MKV and WebM): "
+                      "convert it to MP4 first; nothing was written",
     Kind.OTHER: DESCRIPTIONS[Kind.OTHER],
 }
 """Why each kind of file is not anonymised."""
@@ -54,8 +65,10 @@ def kind_of(path: str | Path) -> Kind:
         return Kind.PHOTO
     if suffix in RAW_EXTENSIONS:
         return Kind.RAW
-    if suffix in VIDEO_EXTENSIONS:
+    if suffix in READ_VIDEO_EXTENSIONS:
         return Kind.VIDEO
+    if suffix in VIDEO_EXTENSIONS:
+        return Kind.OTHER_VIDEO
     return Kind.OTHER
 
 

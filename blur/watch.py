@@ -27,6 +27,7 @@ from .decode import IMAGE_EXTENSIONS
 from .detect import Detector
 from .encode import write_atomically
 from .errors import BlurError, OutputError
+from .kinds import READ_VIDEO_EXTENSIONS
 from .names import key_folder, random_stem
 from .pipeline import Settings
 
@@ -48,13 +49,14 @@ class Fingerprint:
 
 
 def is_candidate(relative: Path) -> bool:
-    """Whether a file at `relative` (inside the watched folder) is a photo to process."""
+    """Whether a file at `relative` (inside the watched folder) is a photo or video to process."""
     if any(part.startswith(_TEMPORARY_PREFIXES) for part in relative.parts):
         return False
     name = relative.name.lower()
     if name.endswith(_TEMPORARY_SUFFIXES):
         return False
-    return relative.suffix.lower() in IMAGE_EXTENSIONS and not relative.stem.endswith(OUTPUT_TAG)
+    suffix = relative.suffix.lower()
+    return (suffix in IMAGE_EXTENSIONS or suffix in READ_VIDEO_EXTENSIONS) and not relative.stem.endswith(OUTPUT_TAG)
 
 
 def scan(folder: Path, skip: Path | None = None) -> dict[Path, Fingerprint]:
@@ -135,7 +137,8 @@ class WatchState:
 def _outcome_from(record: dict) -> Outcome:
     output = record["output"]
     return Outcome(Path(record["input"]), Path(output) if output else None, Status(record["status"]),
-                   record["faces"], record["method"], record["error"], record["seconds"], record.get("processing"))
+                   record["faces"], record["method"], record["error"], record["seconds"], record.get("processing"),
+                   record.get("video"))
 
 
 class StopFlag(Protocol):
@@ -184,7 +187,9 @@ def watch_folder(
                 continue
             detector = detector or settings.load_detector()
             job = Job(source, _destination(relative, source, out_dir, random_names))
-            outcome = run_job(job, settings, overwrite=state.seen_before(relative), detector=detector)
+            outcome = run_job(job, settings, overwrite=state.seen_before(relative), detector=detector, stop=stop)
+            if outcome is None:  # stopped in the middle of a video: nothing of it written, retried next time
+                return
             state.record(relative, fingerprint, outcome)
             write_report(state.outcomes(), records / REPORT_NAME)
             yield outcome

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import signal
 import sys
@@ -21,9 +22,11 @@ from blur.decode import DEFAULT_MAX_PIXELS
 from blur.detect import DETECTORS, DEFAULT_DETECTOR
 from blur.detect.centerface import FAST_MIN_FACE, MIN_FACE
 from blur.errors import BlurError, InvalidSetting
-from blur.kinds import Kind
+from blur.kinds import Kind, kind_of
 from blur.pipeline import Settings, check_setting
 from blur.regions import DEFAULT_PADDING, Shape
+from blur.video import VideoLimits, VideoSettings
+from blur.video.pipeline import Progress
 
 
 class ExitStatus(IntEnum):
@@ -45,14 +48,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="blur",
         description=(
-            "Irreversibly destroy every face found in photos and write copies with no metadata "
-            "(no GPS, camera serials, times or thumbnails). Originals are never modified. "
+            "Irreversibly destroy every face found in photos and videos and write copies with no metadata "
+            "(no GPS, camera serials, times or thumbnails; videos without sound unless --keep-audio). "
+            "Originals are never modified. "
             "Check the results by eye before posting: no detector finds every face."
         ),
         epilog=SUBCOMMANDS_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="photos, or folders searched recursively")
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="photos, videos (MP4, MOV, M4V, 3GP, MKV, WebM), or folders searched recursively")
     parser.add_argument("-o", "--output", metavar="DIR",
                         help="write copies under DIR, mirroring folders (default: beside each photo, as NAME.blurred.EXT)")
     parser.add_argument("--random-names", action="store_true",
@@ -79,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"refuse larger images (default: {DEFAULT_MAX_PIXELS / 1e6:.0f})")
     parser.add_argument("--quality", type=setting_type("quality", int), default=92, metavar="Q",
                         help="JPEG/WebP quality, 1-100 (default: 92)")
+    add_video_arguments(parser)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
 
@@ -103,6 +108,26 @@ def add_geometry_argument(parser: argparse.ArgumentParser) -> None:
                         help="keep every pixel where it was: skip the step that unlinks the photo from the camera's "
                              "sensor pattern (a smooth distortion of a few pixels and a crop about 1 %% smaller); "
                              "forensic tools can then match the photo to the phone that took it")
+
+
+def add_video_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options for videos: the same on `blur` and `blur watch`."""
+    parser.add_argument("--keep-audio", action="store_true",
+                        help="keep a video's sound, re-encoded as AAC with no tags (default: videos are written silent, "
+                             "as voices identify people)")
+    parser.add_argument("--max-minutes", type=_positive_float, default=VideoLimits.max_seconds / 60, metavar="M",
+                        help=f"refuse longer videos (default: {VideoLimits.max_seconds / 60:.0f})")
+
+
+def video_settings_from(args: argparse.Namespace, settings: Settings) -> VideoSettings:
+    """The VideoSettings the arguments choose: the photo settings, sound and the length limit."""
+    limits = dataclasses.replace(VideoLimits(), max_seconds=args.max_minutes * 60,
+                                 max_frames=round(args.max_minutes * 60 * MAX_FRAME_RATE))
+    return VideoSettings(settings, keep_audio=args.keep_audio, limits=limits)
+
+
+MAX_FRAME_RATE = 240
+"""Frames per second allowed for the length limit (slow-motion phone videos film at 240)."""
 
 
 def detector_options_from(args: argparse.Namespace) -> dict:
@@ -181,8 +206,10 @@ def anonymise_paths(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
         print(f"blur: {exc}", file=stderr)
         return ExitStatus.SOME_FAILED
     photos = sum(job.not_read is None for job in jobs)
+    noun = "files" if any(kind_of(job.source) is Kind.VIDEO for job in jobs) else "photos"
+    video = video_settings_from(args, settings)
     if not photos:
-        print(f"blur: no photos found in the given folders{_not_read_note(jobs, args)}", file=stderr)
+        print(f"blur: no photos or videos found in the given folders{_not_read_note(jobs, args)}", file=stderr)
         _report(args, [run_job(job, settings) for job in jobs], stderr)
         return ExitStatus.USAGE
     outcomes: list[Outcome] = []
@@ -190,14 +217,15 @@ def anonymise_paths(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
 
     def request_stop(signum, frame):
         if not stop.is_set():
-            print("\nblur: stopping after the photos in progress (each is written whole or not at all) ...",
+            print("\nblur: stopping after the photos in progress (each is written whole or not at all; "
+                  "a video in progress is dropped) ...",
                   file=stderr, flush=True)
         stop.set()
 
     previous = install_handlers({signal.SIGINT: request_stop})
     try:
         with _progress(photos, stderr) as bar:
-            for outcome in _outcomes(jobs, settings, args, stop):
+            for outcome in _outcomes(jobs, settings, args, stop, video, VideoProgress(stderr, bar)):
                 outcomes.append(outcome)
                 if outcome.status is Status.NOT_READ:
                     continue
@@ -212,11 +240,11 @@ def anonymise_paths(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
     counts = summarise(outcomes)
     handled = len(outcomes) - counts[Status.NOT_READ.value]
     if stop.is_set():
-        print(f"blur: interrupted after {handled} of {photos} photos ({_counts_line(counts)}{_looked_for(settings)}); no partial files "
-              "were left. Run the same command again to resume.", file=stderr)
+        print(f"blur: interrupted after {handled} of {photos} {noun} ({_counts_line(counts)}{_looked_for(settings)}); "
+              "no partial files were left. Run the same command again to resume.", file=stderr)
     else:
-        print(f"blur: {handled} photo{'s' * (handled != 1)}: {_counts_line(counts)}{_looked_for(settings)}{_not_read_note(jobs, args)}",
-              file=stderr)
+        print(f"blur: {handled} {noun[:-1] if handled == 1 else noun}: {_counts_line(counts)}{_looked_for(settings)}"
+              f"{_not_read_note(jobs, args)}", file=stderr)
     if not _report(args, outcomes, stderr):
         return ExitStatus.SOME_FAILED
     if stop.is_set():
@@ -248,7 +276,7 @@ def _not_read_note(jobs: list[Job], args: argparse.Namespace) -> str:
 
 _KIND_WORDS = {
     Kind.RAW: ("camera raw file: export it as JPEG or TIFF first", "camera raw files: export them as JPEG or TIFF first"),
-    Kind.VIDEO: ("video", "videos"),
+    Kind.OTHER_VIDEO: ("video in a format not read: convert it to MP4", "videos in formats not read: convert them to MP4"),
     Kind.OTHER: ("other file", "other files"),
 }
 
@@ -265,13 +293,45 @@ def report_location_problem(args: argparse.Namespace) -> str | None:
     return f"the report {args.report} is inside the output folder {args.output}"
 
 
-def _outcomes(jobs: list, settings: Settings, args: argparse.Namespace, stop: "SignalStop"):
+def _outcomes(jobs: list, settings: Settings, args: argparse.Namespace, stop: "SignalStop", video: VideoSettings,
+              progress: "VideoProgress"):
     """Outcomes from local worker processes, or from the Dask cluster given with --scheduler."""
     if args.scheduler:
         from blur.cluster import run_on_cluster
 
         return run_on_cluster(jobs, settings, scheduler=args.scheduler, overwrite=args.overwrite, stop=stop)
-    return run_batch(jobs, settings, workers=args.workers, overwrite=args.overwrite, stop=stop)
+    return run_batch(jobs, settings, workers=args.workers, overwrite=args.overwrite, stop=stop, video=video,
+                     progress=progress)
+
+
+class VideoProgress:
+    """Frames done and time left of the video in progress: one line kept up to date on a terminal,
+    a line every 10 % otherwise."""
+
+    def __init__(self, stream: TextIO, bar=None):
+        self.stream, self.bar = stream, bar
+        self.terminal = hasattr(stream, "isatty") and stream.isatty()
+        self.last_tenth = -1
+
+    def __call__(self, source: Path, progress: Progress) -> None:
+        total = f"/{progress.total}" if progress.total else ""
+        left = progress.seconds_left
+        left_text = f", about {_duration(left)} left" if left is not None else ""
+        line = (f"  {printable(os.fsdecode(source.name))}: frame {progress.frames}{total}, "
+                f"{progress.frames / max(progress.seconds, 1e-9):.1f} frames/s{left_text}")
+        if self.terminal:
+            done = progress.total is not None and progress.frames >= progress.total
+            print(f"\r\x1b[K{line}", end="\n" if done else "", file=self.stream, flush=True)
+            return
+        tenth = progress.frames * 10 // progress.total if progress.total else progress.frames // 300
+        if tenth != self.last_tenth:
+            self.last_tenth = tenth
+            print(line, file=self.stream, flush=True)
+
+
+def _duration(seconds: float) -> str:
+    minutes, seconds = divmod(round(seconds), 60)
+    return f"{minutes} min {seconds:02d} s" if minutes else f"{seconds} s"
 
 
 class SignalStop:
@@ -306,7 +366,10 @@ def outcome_line(outcome: Outcome) -> str:
     source = printable(os.fsdecode(outcome.source))
     if outcome.status is Status.DONE:
         faces = len(outcome.faces)
-        return f"done     {source} -> {printable(os.fsdecode(outcome.destination))} ({faces} face{'s' * (faces != 1)})"
+        more = ""
+        if outcome.video is not None:
+            more = f" over {outcome.video['frames']} frames{', sound kept' if outcome.video['audio'] else ', no sound'}"
+        return f"done     {source} -> {printable(os.fsdecode(outcome.destination))} ({faces} face{'s' * (faces != 1)}{more})"
     if outcome.status is Status.SKIPPED:
         return f"skipped  {source}: {printable(os.fsdecode(outcome.destination))} already exists"
     return f"FAILED   {source}: {printable(outcome.error or 'unknown error')}"

@@ -237,13 +237,13 @@ def test_a_resumed_run_reports_what_the_first_run_did_not_zero_faces(folder, tmp
 
 def test_files_in_folders_that_are_not_read_are_counted_and_named(folder, tmp_path):
     (folder / "IMG_0001.DNG").write_bytes(b"II*\x00raw")
-    (folder / "clip.MOV").write_bytes(b"\x00\x00\x00\x14ftypqt  ")
+    (folder / "clip.AVI").write_bytes(b"RIFF\x00\x00\x00\x00AVI LIST")
     jobs = plan_jobs([folder], tmp_path / "out", not_read=True)
     outcomes = {o.source.name: o for o in run_batch(jobs, workers=1)}
     assert {name: o.status for name, o in outcomes.items()} == {
         "a.jpg": Status.DONE, "b.png": Status.DONE, "notes.txt": Status.NOT_READ,
-        "IMG_0001.DNG": Status.NOT_READ, "clip.MOV": Status.NOT_READ}
-    assert "camera raw" in outcomes["IMG_0001.DNG"].error and "video" in outcomes["clip.MOV"].error
+        "IMG_0001.DNG": Status.NOT_READ, "clip.AVI": Status.NOT_READ}
+    assert "camera raw" in outcomes["IMG_0001.DNG"].error and "convert it to MP4" in outcomes["clip.AVI"].error
     assert [j.source.name for j in plan_jobs([folder])] == ["a.jpg", "b.png"]  # without not_read: photos only
 
 

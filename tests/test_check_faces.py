@@ -97,15 +97,17 @@ def test_check_refuses_a_threshold_weaker_than_the_default_and_takes_a_stricter_
 
 def test_check_reads_every_file_in_a_folder_and_fails_on_what_it_cannot_check(tmp_path):
     written = anonymise_file(SAMPLES / "hopper-sideways.jpg", tmp_path / "hopper.jpg")
-    (tmp_path / "clip.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42")
+    (tmp_path / "clip.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42")  # a damaged video
+    (tmp_path / "clip.avi").write_bytes(b"RIFF")
     (tmp_path / "IMG_1.dng").write_bytes(b"II*\x00")
     (tmp_path / "report.json").write_text("{}")
     code, out, err = _check("--no-faces", str(tmp_path))
     assert code == 1
     assert f"clean    {written.output}" in out
-    assert "clip.mp4: a video; not checked" in out and "IMG_1.dng: a camera raw file; not checked" in out
+    assert "clip.mp4: damaged" in out and "IMG_1.dng: a camera raw file; not checked" in out
+    assert "clip.avi: a video in a format this tool does not read" in out
     assert "report.json: not a photo" in out
-    assert "4 files: 1 clean, 0 with something found, 3 could not be checked" in err
+    assert "5 files: 1 clean, 0 with something found, 4 could not be checked" in err
 
 
 def test_check_reads_bigtiff_as_blur_does(tmp_path):

@@ -178,16 +178,17 @@ def test_a_resumed_run_does_not_say_no_faces_were_destroyed(photos):
 
 
 def test_files_that_are_not_photos_are_counted_and_listed_in_the_report(photos, tmp_path):
-    for name in ("IMG_1.CR2", "IMG_2.dng", "clip.mp4", "notes.txt"):
+    for name in ("IMG_1.CR2", "IMG_2.dng", "clip.avi", "notes.txt"):
         (photos / name).write_bytes(b"not read")
     report = tmp_path / "r.json"
     code, out, err = run(str(photos), "-o", str(tmp_path / "out"), "--report", str(report), "-j", "1")
     assert code == ExitStatus.OK, err
     assert "3 photos: 3 anonymised" in err
-    assert "Not read: 2 camera raw files: export them as JPEG or TIFF first, 1 video, 1 other file (the report lists them)" in err
+    assert ("Not read: 2 camera raw files: export them as JPEG or TIFF first, 1 video in a format not read: convert it "
+            "to MP4, 1 other file (the report lists them)") in err
     assert "IMG_1" not in out  # listed in the report, not one line each
     files = {Path(f["input"]).name: f for f in json.loads(report.read_text())["files"]}
-    assert {name for name, f in files.items() if f["status"] == "not read"} == {"IMG_1.CR2", "IMG_2.dng", "clip.mp4", "notes.txt"}
+    assert {name for name, f in files.items() if f["status"] == "not read"} == {"IMG_1.CR2", "IMG_2.dng", "clip.avi", "notes.txt"}
     assert json.loads(report.read_text())["summary"]["not read"] == 4
 
 

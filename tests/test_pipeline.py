@@ -8,7 +8,6 @@ from PIL import Image
 
 from blur import Region, Settings, Shape, anonymise_file, anonymise_image
 from blur.anonymise import Method
-from blur.regions import Shape
 from blur.errors import InvalidSetting, OutputError, UnreadableImage
 from conftest import write_photo
 

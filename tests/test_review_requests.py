@@ -4,7 +4,6 @@ idle sockets closed, one log line per error and never a traceback."""
 from __future__ import annotations
 
 import http.client
-import json
 import logging
 import os
 import socket
@@ -12,7 +11,6 @@ import struct
 import threading
 import time
 
-import numpy as np
 import pytest
 
 from blur.decode import read_photo

@@ -25,6 +25,7 @@ from PIL import Image
 
 from ..anonymise import Method, anonymise
 from ..batch import Job, plan_jobs
+from ..kinds import Kind, kind_of
 from ..check import find_metadata
 from ..decode import decode_photo, max_file_bytes, read_file
 from ..detect import Detector
@@ -203,8 +204,9 @@ class ReviewSession:
         self._exporting = threading.Lock()  # one export at a time: modest CPU, no race on one output
         self._previewing = threading.Lock()  # one preview at a time: many requests queue, not multiply
         self._wanted: int | None = None
-        self.photos = [_photo_for(i, job, settings) for i, job in enumerate(plan_jobs(paths, output_dir,
-                                                                                     random_names=random_names))]
+        jobs = [job for job in plan_jobs(paths, output_dir, random_names=random_names)
+                if kind_of(job.source) is not Kind.VIDEO]  # videos are not reviewed: `blur check` them
+        self.photos = [_photo_for(i, job, settings) for i, job in enumerate(jobs)]
 
     # --- analysis -------------------------------------------------------------------------------
 

@@ -1,0 +1,371 @@
+"""Videos: every face destroyed in every frame, nothing else of the file kept, nothing partial left."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from blur.anonymise import anonymise
+from blur.batch import Status, plan_jobs, run_batch
+from blur.regions import regions_from_detections
+from blur.detect import Detection, load_detector
+from blur.errors import InvalidSetting, UnreadableVideo, VerificationFailed, VideoTooLong
+from blur.pipeline import Settings
+from blur.video import VideoLimits, VideoSettings, anonymise_video_file
+from blur.video.pipeline import Stopped, snapped
+from blur.video.verify import find_box_problems, verify_video_output
+from blur_cli.main import main
+from video_helpers import (all_markers, astronaut_face, background, moving_face_frames, write_video)
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from benchmarks.wider import box_ssim, grey  # noqa: E402
+
+
+def decoded_frames(path: Path) -> list[np.ndarray]:
+    with av.open(str(path)) as container:
+        return [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+
+
+class Missing:
+    """The real detector, made to miss every face in the frames (by call count) given."""
+
+    def __init__(self, misses: set[int], inner=None):
+        self.inner = inner or load_detector()
+        self.name = "missing"
+        self.misses = misses
+        self.calls = 0
+
+    def detect(self, pixels):
+        index, self.calls = self.calls, self.calls + 1
+        return [] if index in self.misses else self.inner.detect(pixels)
+
+
+class Fixed:
+    """A detector that finds `box` (x0, y0, x1, y1) in every frame, moved by `jitter` px at random;
+    with `interrupt_at`, Ctrl-C arrives in that frame."""
+
+    name = "fixed"
+
+    def __init__(self, box=None, jitter: int = 0, interrupt_at: int | None = None):
+        self.box, self.jitter, self.interrupt_at = box, jitter, interrupt_at
+        self.calls = 0
+        self.random = np.random.default_rng(1)
+
+    def detect(self, pixels):
+        self.calls += 1
+        if self.calls == self.interrupt_at:
+            raise KeyboardInterrupt
+        if self.box is None:
+            return []
+        dx, dy = self.random.integers(-self.jitter, self.jitter + 1, 2) if self.jitter else (0, 0)
+        x0, y0, x1, y1 = self.box
+        return [Detection(x0 + dx, y0 + dy, x1 + dx, y1 + dy, 0.9)]
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory) -> Path:
+    frames, _ = moving_face_frames(20)
+    path = tmp_path_factory.mktemp("planted") / "IMG_0042.MOV"
+    return write_video(path, frames, planted=True, audio=True, format="mov")
+
+
+# --- nothing copied ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("keep_audio", [False, True])
+def test_planted_metadata_is_gone(planted, tmp_path, keep_audio):
+    source = planted.read_bytes()
+    markers = [m for m in all_markers() if m in source]
+    assert len(markers) >= 7  # the planting worked: title, location, make, model, comment, handler, chapter...
+    assert find_box_problems(planted)  # and `blur check`'s walk sees it
+    output = tmp_path / "out.mp4"
+    result = anonymise_video_file(planted, output, VideoSettings(keep_audio=keep_audio))
+    data = output.read_bytes()
+    assert [m for m in markers if m in data] == []
+    assert b"x264" not in data and b"Lavf" not in data and b"Lavc" not in data
+    assert find_box_problems(output) == []
+    assert result.audio is keep_audio and result.frames == 20
+    with av.open(str(output)) as container:
+        assert sorted(s.type for s in container.streams) == sorted(["video"] + ["audio"] * keep_audio)
+        assert not container.chapters()
+        tags = dict(container.metadata)
+        assert set(tags) <= {"major_brand", "minor_version", "compatible_brands"}
+        for stream in container.streams:
+            assert set(stream.metadata) <= {"language", "handler_name", "vendor_id"}
+            assert stream.metadata.get("handler_name") in ("VideoHandler", "SoundHandler")
+        if keep_audio:
+            assert container.streams.audio[0].codec_context.name == "aac"
+    if shutil.which("ffprobe"):
+        probe = json.loads(subprocess.run(
+            ["ffprobe", "-v", "error", "-show_format", "-show_streams", "-show_chapters", "-of", "json", str(output)],
+            capture_output=True, check=True).stdout)
+        assert probe["chapters"] == [] and len(probe["streams"]) == 1 + keep_audio
+        assert "creation_time" not in json.dumps(probe) and "encoder" not in probe["format"].get("tags", {})
+    if shutil.which("exiftool"):
+        listing = subprocess.run(["exiftool", "-a", "-G1", "-s", "-ee3", "-u", "-U", str(output)],
+                                 capture_output=True, text=True, check=True).stdout
+        assert not any(m.decode() in listing for m in markers)
+        dates = [line for line in listing.splitlines() if "Date" in line and "[System]" not in line]
+        assert dates and all("0000:00:00 00:00:00" in line for line in dates)
+        for word in ("GPS", "Make", "Model", "Software", "Encoder", "Title", "Chapter", "Rotation      : 9"):
+            assert word not in listing.replace("[Composite]     Rotation                        : 0", "")
+
+
+def test_an_output_with_anything_but_pictures_and_sound_is_refused(planted):
+    with pytest.raises(VerificationFailed, match="more than pictures and sound"):
+        verify_video_output(planted, 20, 320, 240, audio=True)
+
+
+# --- every face, every frame -------------------------------------------------------------------------
+
+
+def test_a_moving_face_is_covered_in_every_frame_also_where_the_detector_misses_it(tmp_path):
+    frames, boxes = moving_face_frames(30)
+    source = write_video(tmp_path / "walk.mp4", frames)
+    detector = Missing({0, 1, 12, 13, 29})  # the first two frames, two in the middle, the last
+    result = anonymise_video_file(source, tmp_path / "walk.blurred.mp4", detector=detector)
+    assert detector.calls == 30 and result.frames == 30 and len(result.faces) == 1
+    for index, (original, output) in enumerate(zip(frames, decoded_frames(tmp_path / "walk.blurred.mp4"))):
+        x0, y0, x1, y1 = boxes[index]
+        similarity = box_ssim(grey(original), grey(output), [x0, y0, x1 - x0, y1 - y0])
+        assert similarity <= 0.5, f"frame {index}: the face is still visible (SSIM {similarity:.2f})"
+
+
+def test_a_face_is_held_for_the_frames_around_its_sightings_and_then_let_go(tmp_path):
+    frames = [background(240, 320)] * 40
+    source = write_video(tmp_path / "still.mp4", frames)
+    box = (120, 80, 200, 160)
+    seen = {15}
+
+    class Once(Fixed):
+        def detect(self, pixels):
+            self.calls += 1
+            return super().detect(pixels) if self.calls - 1 in seen else []
+
+    anonymise_video_file(source, tmp_path / "out.mp4", detector=Once(box))
+    changed = [float(np.abs(grey(a)[80:160, 120:200] - grey(b)[80:160, 120:200]).mean())
+               for a, b in zip(frames, decoded_frames(tmp_path / "out.mp4"))]
+    covered = [i for i, c in enumerate(changed) if c > 4]
+    assert covered == list(range(5, 26))  # HOLD = 10 frames either side
+
+
+@pytest.mark.parametrize("rotation", [90, 180, 270])
+def test_rotation_is_applied_to_the_pixels(tmp_path, rotation):
+    frame = background(48, 64)
+    frame[:12, :12] = 255  # a white corner, top left as stored
+    source = write_video(tmp_path / "turned.mp4", [frame] * 3, rotation=rotation)
+    result = anonymise_video_file(source, tmp_path / "out.mp4", detector=Fixed())
+    expected = np.rot90(frame, rotation // 90)
+    (first, *_) = decoded_frames(tmp_path / "out.mp4")
+    assert (result.height, result.width) == expected.shape[:2] == first.shape[:2]
+    assert np.abs(first.astype(int) - expected).mean() < 6
+    assert find_box_problems(tmp_path / "out.mp4") == []  # identity display matrix
+
+
+# --- irreversible across frames ----------------------------------------------------------------------
+
+
+def detail(pixels: np.ndarray) -> np.ndarray:
+    """What a 3×3 grid of cell means cannot say: the grey image minus its own smooth version."""
+    import cv2
+
+    g = grey(pixels)
+    return g - cv2.GaussianBlur(g, (0, 0), g.shape[0] / 8)
+
+
+def correlation(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a - a.mean(), b - b.mean()
+    return float((a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum()))
+
+
+class NoNoise:
+    """A generator whose noise is all zeros: the fill then shows the 3×3 cell colours alone."""
+
+    def normal(self, loc, scale, size):
+        return np.zeros(size)
+
+
+def test_averaging_frames_of_a_still_face_recovers_nothing(tmp_path):
+    face = astronaut_face(96)
+    frame = background(240, 320)
+    frame[72:168, 112:208] = face
+    source = write_video(tmp_path / "still.mp4", [frame] * 30)
+    # The detector's box jitters by a few pixels, as a real one does on a still face.
+    anonymise_video_file(source, tmp_path / "out.mp4", detector=Fixed((120, 80, 200, 160), jitter=3))
+    inner = (slice(90, 150), slice(130, 190))  # eyes, nose and mouth: inside every region drawn
+    outputs = [f[inner].astype(np.float64) for f in decoded_frames(tmp_path / "out.mp4")]
+    truth = detail(frame[inner])
+    one = max(abs(correlation(detail(output), truth)) for output in outputs)
+    average = abs(correlation(detail(np.mean(outputs, axis=0)), truth))
+    # The most any number of frames could give: the cell colours themselves, without noise.
+    regions = [snapped(r) for r in regions_from_detections([Detection(120, 80, 200, 160, 0.9)], 240, 320, 1.5)]
+    cells_only = abs(correlation(detail(anonymise(frame, regions, rng=NoNoise())[inner]), truth))
+    assert one < 0.2 and average <= cells_only + 0.01, (one, average, cells_only)
+
+
+def test_regions_are_snapped_outwards_to_a_grid():
+    from blur.regions import Region
+
+    region = snapped(Region(17, 31, 50, 64, 0.5, "x"), 16)
+    assert (region.x0, region.y0, region.x1, region.y1) == (16, 16, 64, 64)
+    assert (region.score, region.source) == (0.5, "x")
+
+
+# --- failures leave nothing --------------------------------------------------------------------------
+
+
+def leftovers(folder: Path, keep: set[str]) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name not in keep)
+
+
+def test_ctrl_c_in_the_middle_of_a_video_leaves_no_file(tmp_path):
+    source = write_video(tmp_path / "clip.mp4", moving_face_frames(30)[0])
+    with pytest.raises(KeyboardInterrupt):
+        anonymise_video_file(source, tmp_path / "clip.blurred.mp4", detector=Fixed(interrupt_at=20))
+    assert leftovers(tmp_path, {"clip.mp4"}) == []
+
+
+def test_a_stop_request_drops_the_video_in_progress(tmp_path):
+    source = write_video(tmp_path / "clip.mp4", moving_face_frames(30)[0])
+    frames_seen = []
+    with pytest.raises(Stopped):
+        anonymise_video_file(source, tmp_path / "clip.blurred.mp4", detector=Fixed(),
+                             stop=lambda: len(frames_seen) > 3, progress=lambda p: frames_seen.append(p.frames))
+    assert leftovers(tmp_path, {"clip.mp4"}) == []
+
+
+@pytest.mark.parametrize("damage", ["truncated", "cut index", "cut pictures", "garbage", "empty"])
+def test_damaged_videos_fail_alone_with_a_clear_reason(tmp_path, damage):
+    good = write_video(tmp_path / "good.mp4", moving_face_frames(20)[0]).read_bytes()
+    if damage == "cut pictures":  # the index first (as blur and most phones write it), pictures cut short
+        anonymise_video_file(tmp_path / "good.mp4", tmp_path / "indexed.mp4", detector=Fixed())
+        indexed = (tmp_path / "indexed.mp4").read_bytes()
+        (tmp_path / "indexed.mp4").unlink()
+    damaged = {"truncated": good[: len(good) * 2 // 3], "cut index": good[:-200],
+               "cut pictures": indexed[: len(indexed) * 2 // 3] if damage == "cut pictures" else b"",
+               "garbage": b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40, "empty": b""}[damage]
+    (tmp_path / "bad.mp4").write_bytes(damaged)
+    with pytest.raises(UnreadableVideo, match="damaged|truncated"):
+        anonymise_video_file(tmp_path / "bad.mp4", tmp_path / "bad.blurred.mp4", detector=Fixed())
+    outcomes = {o.source.name: o for o in run_batch(plan_jobs([tmp_path]), workers=1)}
+    assert outcomes["bad.mp4"].status is Status.FAILED and re.search("damaged|truncated", outcomes["bad.mp4"].error)
+    assert outcomes["good.mp4"].status is Status.DONE
+    assert leftovers(tmp_path, {"good.mp4", "bad.mp4", "good.blurred.mp4"}) == []
+
+
+def test_a_video_over_the_limits_is_refused(tmp_path):
+    source = write_video(tmp_path / "long.mp4", moving_face_frames(12)[0])
+    with pytest.raises(VideoTooLong, match="frames"):
+        anonymise_video_file(source, tmp_path / "out.mp4", VideoSettings(limits=VideoLimits(max_frames=10)),
+                             detector=Fixed())
+    with pytest.raises(VideoTooLong, match="megapixels"):
+        anonymise_video_file(source, tmp_path / "out.mp4", VideoSettings(limits=VideoLimits(max_frame_pixels=1000)),
+                             detector=Fixed())
+    assert leftovers(tmp_path, {"long.mp4"}) == []
+
+
+def test_video_settings_are_checked():
+    with pytest.raises(InvalidSetting):
+        VideoSettings(keep_audio="yes")
+    with pytest.raises(InvalidSetting):
+        VideoSettings(limits=VideoLimits(max_frames=0))
+    with pytest.raises(InvalidSetting):
+        VideoSettings(photo={"method": "mosaic"})
+    assert VideoSettings().photo == Settings()  # every frame looked at as closely as a photo
+
+
+# --- the command line --------------------------------------------------------------------------------
+
+
+def test_blur_a_video_and_a_folder_from_the_command_line(tmp_path, planted):
+    shutil.copy(planted, tmp_path / "clip.mov")
+    out, err = io.StringIO(), io.StringIO()
+    assert main([str(tmp_path / "clip.mov")], out, err) == 0
+    assert (tmp_path / "clip.blurred.mp4").exists()
+    assert "clip.blurred.mp4 (1 face over 20 frames, no sound)" in out.getvalue()
+    assert "1 file: 1 anonymised (1 face destroyed)" in err.getvalue()
+    assert "(faces looked for from 10 px tall)" in err.getvalue()
+    (tmp_path / "other.avi").write_bytes(b"RIFF")
+    out, err = io.StringIO(), io.StringIO()
+    report = tmp_path.parent / f"{tmp_path.name}-report.json"
+    assert main([str(tmp_path), "-o", str(tmp_path / "out"), "--keep-audio", "--report", str(report)], out, err) == 0
+    files = {Path(f["input"]).name: f for f in json.loads(report.read_text())["files"]}
+    assert files["clip.mov"]["status"] == "done" and files["clip.mov"]["video"]["audio"] is True
+    assert files["other.avi"]["status"] == "not read" and "convert it to MP4" in files["other.avi"]["error"]
+    assert "clip.blurred.mp4" not in files  # the tool's own output is never an input
+    assert (tmp_path / "out" / "clip.blurred.mp4").exists()
+
+
+# --- tracking ----------------------------------------------------------------------------------------
+
+
+def test_the_tracker_interpolates_a_moving_face_between_sightings_and_holds_it_around_them():
+    from blur.video.track import HOLD, FaceTracker
+
+    tracker = FaceTracker()
+    moving = {i: Detection(100 + 4 * i, 50, 140 + 4 * i, 90, 0.9) for i in (0, 1, 6, 7)}  # missed in 2-5
+    for index in range(30):
+        tracker.add(index, [moving[index]] if index in moving else [])
+    (between,) = tracker.boxes_at(4)
+    assert (between.x0, between.x1, between.source) == (116, 156, "video (between sightings)")
+    (held,) = tracker.boxes_at(7 + 3)  # 3 frames after the last sighting, moving on at 4 px a frame
+    assert held.source == "video (held)" and 100 + 4 * 10 - 4 < held.x0 < 100 + 4 * 10
+    assert tracker.boxes_at(7 + HOLD + 1) == []
+    assert len(tracker.summaries()) == 1 and tracker.summaries()[0]["frames"] == [0, 7]
+
+
+def test_two_faces_side_by_side_stay_two_tracks():
+    from blur.video.track import FaceTracker
+
+    tracker = FaceTracker()
+    for index in range(5):
+        tracker.add(index, [Detection(0, 0, 40, 40, 0.9), Detection(200, 0, 240, 40, 0.8)])
+    assert len(tracker.summaries()) == 2
+    assert sorted(b.x0 for b in tracker.boxes_at(2)) == [0, 200]
+
+
+def test_the_video_benchmark_skips_cleanly_without_its_data(tmp_path):
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "video.py"), "--data", str(tmp_path / "none")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "skipped: no data" in done.stdout
+
+
+def test_a_face_counts_as_found_one_frame_in_ten_only_if_no_ten_frames_in_a_row_miss_it():
+    from benchmarks.video import found_every
+
+    assert found_every([True] + [False] * 9 + [True], 10)
+    assert not found_every([True] + [False] * 10 + [True], 10)
+    assert not found_every([False] * 5, 10) and found_every([False, True], 10)
+
+
+@pytest.mark.parametrize("name, codec, audio", [("clip.webm", "libvpx-vp9", False), ("clip.mkv", "libx264", True),
+                                                ("clip.3gp", "libx264", False), ("clip.m4v", "libx264", False)])
+def test_every_container_phones_write_is_read(tmp_path, name, codec, audio):
+    source = write_video(tmp_path / name, moving_face_frames(6)[0], codec=codec, audio=audio,
+                         format="mp4" if name.endswith(".m4v") else None)
+    result = anonymise_video_file(source, tmp_path / "out.mp4", VideoSettings(keep_audio=True), detector=Fixed())
+    assert result.frames == 6 and result.audio is audio
+    assert find_box_problems(tmp_path / "out.mp4") == []
+
+
+def test_a_pan_does_not_break_the_tracks_of_small_faces():
+    from blur.video.track import FaceTracker
+
+    tracker = FaceTracker()
+    for index in range(8):  # the camera pans 30 px a frame: half as much again as a 20-px face's width
+        shift = 30 * index
+        tracker.add(index, [Detection(100 + shift, 100, 300 + shift, 300, 0.9),  # a large face links anyway
+                            Detection(400 + shift, 100, 420 + shift, 120, 0.5),
+                            Detection(500 + shift, 100, 520 + shift, 120, 0.5)])
+    assert len(tracker.summaries()) == 3
+    assert all(summary["sightings"] >= 7 for summary in tracker.summaries())
