@@ -6,6 +6,7 @@ import io
 import json
 import re
 import shutil
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +23,7 @@ from blur.errors import InvalidSetting, UnreadableVideo, VerificationFailed, Vid
 from blur.pipeline import Settings
 from blur.video import VideoLimits, VideoSettings, anonymise_video_file
 from blur.video.pipeline import Stopped, snapped
-from blur.video.verify import find_box_problems, verify_video_output
+from blur.video.verify import find_box_problems, find_forbidden_bytes, find_sei_units, verify_video_output, walk_boxes
 from blur_cli.main import main
 from video_helpers import (all_markers, astronaut_face, background, moving_face_frames, write_video)
 
@@ -124,6 +125,32 @@ def test_planted_metadata_is_gone(planted, tmp_path, keep_audio):
 def test_an_output_with_anything_but_pictures_and_sound_is_refused(planted):
     with pytest.raises(VerificationFailed, match="more than pictures and sound"):
         verify_video_output(planted, 20, 320, 240, audio=True)
+
+
+def test_an_encoder_name_is_found_in_the_boxes_but_chance_bytes_in_the_pictures_do_not_fail_a_video(tmp_path):
+    """Four given bytes turn up by chance about once in 4 GB of coded pictures: a long video must not fail on them."""
+    frames, _ = moving_face_frames(8)
+    output = anonymise_video_file(write_video(tmp_path / "in.mp4", frames), tmp_path / "out.mp4").output
+    data = bytearray(output.read_bytes())
+    with open(output, "rb") as handle:
+        mdat = next(box for box in walk_boxes(handle) if box.path == "mdat")
+    data[mdat.offset + mdat.size // 2 : mdat.offset + mdat.size // 2 + 4] = b"Lavf"
+    chance = tmp_path / "chance.mp4"
+    chance.write_bytes(bytes(data))
+    assert find_forbidden_bytes(chance) == []
+    named = tmp_path / "named.mp4"
+    named.write_bytes(bytes(data) + struct.pack(">I4s", 16, b"free") + b"Lavf60.3")
+    assert [f.detail for f in find_forbidden_bytes(named)] == ["Lavf"]
+
+
+def test_sei_units_are_found_in_a_plain_x264_video_and_not_in_ours(tmp_path):
+    frames, _ = moving_face_frames(4)
+    plain = write_video(tmp_path / "plain.mp4", frames)  # libx264 writes its version and options in an SEI unit
+    with av.open(str(plain)) as container:
+        assert find_sei_units(container)
+    output = anonymise_video_file(plain, tmp_path / "out.mp4").output
+    with av.open(str(output)) as container:
+        assert find_sei_units(container) == []
 
 
 # --- every face, every frame -------------------------------------------------------------------------
