@@ -5,11 +5,12 @@
 
 Runs the same batch (generated 4032×3024 JPEGs: the sample crowd scene upscaled, with the sample
 portraits pasted in at several sizes; or the photos in --folder) with the local runner on 1 and 2
-worker processes, and on a Dask scheduler with 2 worker processes of 1 thread each on 127.0.0.1.
+worker processes (each detector gets its share of the cores), and on a Dask scheduler with one
+worker process of one thread on 127.0.0.1 (its detector uses every core).
 Times are wall-clock for the whole batch as a user sees it: worker start-up and detector loading
 included for the local runner; the cluster is a long-running service, so its start-up is not.
 One untimed photo warms the caches first, and the order of the runs rotates from round to round.
-With 1 local worker the photo is processed in the calling process, where OpenCV may use every core.
+With 1 local worker the photo is processed in the calling process, where the detector uses every core.
 Scaling efficiency = (photos/s with N workers) / (N × photos/s with 1 local worker).
 """
 
@@ -104,7 +105,7 @@ def main() -> None:
 
             from blur.cluster import run_on_cluster
 
-            cluster = local_dask_cluster(scratch / "dask", workers=2, threads=1)
+            cluster = local_dask_cluster(scratch / "dask", workers=1, threads=1)
             address = cluster.__enter__().address
         try:
             warm_up = scratch / "warm-up"
@@ -118,7 +119,7 @@ def main() -> None:
                     ("local", 2, lambda jobs: run_batch(jobs, settings, workers=2)),
                 ]
                 if cluster is not None:
-                    runs.append(("dask loopback", 2, lambda jobs: run_on_cluster(jobs, settings, scheduler=address)))
+                    runs.append(("dask loopback", 1, lambda jobs: run_on_cluster(jobs, settings, scheduler=address)))
                 shift = (round_number - 1) % len(runs)  # whatever runs first tends to run slow: rotate
                 for label, workers, run in runs[shift:] + runs[:shift]:
                     result = measure(label, workers, folder, scratch, run)

@@ -33,6 +33,10 @@ from .names import is_random_output, random_stem
 from .pipeline import Settings, anonymise_file
 from .video.pipeline import Progress, Stopped, VideoSettings, anonymise_video_file, describe_video_processing
 
+DEFAULT_WORKERS = 1
+"""Photos at a time, by default: one process, whose detector runs on every core. On the 2-core test
+machine one process did 12-MP photos 1.7 times as fast as two processes of one thread each
+(benchmarks/throughput.py): inference already uses every core, and two copies only compete."""
 VIDEO_EXTENSION = ".mp4"
 """Every video is written as H.264 in MP4, whatever it came in."""
 OUTPUT_TAG = ".blurred"
@@ -338,7 +342,7 @@ def run_batch(
     video: VideoSettings | None = None,
     progress: Callable[[Path, Progress], None] | None = None,
 ) -> Iterator[Outcome]:
-    """Outcomes of all jobs, in completion order, using `workers` processes (default: all cores).
+    """Outcomes of all jobs, in completion order, using `workers` processes (default DEFAULT_WORKERS).
 
     Each worker builds the detector once. At most `workers` jobs are in flight, so when a worker
     dies (killed, out of memory, a crash in a decoder) the jobs it may have taken down are known:
@@ -373,7 +377,7 @@ def _run_photos(jobs: list[Job], settings: Settings, *, workers: int | None, ove
                 stop: StopRequest | None) -> Iterator[Outcome]:
     if not jobs:
         return
-    workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
+    workers = max(1, min(workers or DEFAULT_WORKERS, len(jobs)))
     stopped = (lambda: stop.is_set()) if stop is not None else (lambda: False)
     if workers == 1:
         detector = settings.load_detector()

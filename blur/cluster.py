@@ -202,17 +202,31 @@ _thread_state = threading.local()
 def _detector_for(settings: Settings) -> Detector:
     """This worker thread's detector for `settings`, built on first use and then reused.
 
-    One per thread because an OpenCV network is not safe to share between threads; OpenCV itself
-    runs single-threaded, as the cluster's parallelism comes from its worker processes and threads.
+    One per thread because an OpenCV network is not safe to share between threads. The machine's
+    cores are shared among the worker's threads (run one worker process per machine): inference on
+    one photo already uses every core it is given.
     """
     detectors = _thread_state.__dict__.setdefault("detectors", {})
     if settings not in detectors:
         import cv2
 
-        cv2.setNumThreads(1)
+        threads = max(1, (os.cpu_count() or 1) // _threads_of_this_worker())
+        cv2.setNumThreads(threads)
         build = getattr(load_detector, "__wrapped__", load_detector)  # bypass the per-process cache
-        detectors[settings] = build(settings.detector, **settings.detector_options, threads=1)
+        detectors[settings] = build(settings.detector, **settings.detector_options, threads=threads)
     return detectors[settings]
+
+
+def _threads_of_this_worker() -> int:
+    """How many threads this Dask worker runs tasks on (1 if it cannot be told)."""
+    try:
+        from distributed import get_worker
+
+        worker = get_worker()
+    except (ImportError, ValueError):
+        return 1
+    state = getattr(worker, "state", worker)
+    return max(1, int(getattr(state, "nthreads", 1) or 1))
 
 
 def _outcome_of(future, job: Job, settings: Settings) -> Outcome:

@@ -262,3 +262,15 @@ def test_a_photo_with_a_name_that_says_nothing_is_read_by_its_bytes(tmp_path, fa
     (tmp_path / "in" / "photo.png").rename(tmp_path / "in" / "IMG_0001")
     (job,) = plan_jobs([tmp_path / "in"], tmp_path / "out", not_read=True)
     assert job.not_read is None and job.destination == tmp_path / "out" / "IMG_0001.blurred.png"
+
+
+def test_photos_are_done_in_this_process_by_default(folder, tmp_path, monkeypatch):
+    """Inference already uses every core: by default no worker processes compete for them."""
+    import blur.batch
+
+    def no_processes(*args, **kwargs):
+        raise AssertionError("worker processes were started")
+
+    monkeypatch.setattr(blur.batch, "ProcessPoolExecutor", no_processes)
+    outcomes = list(run_batch(plan_jobs([folder], tmp_path / "out")))
+    assert [o.status for o in outcomes] == [Status.DONE, Status.DONE]
