@@ -47,10 +47,9 @@ def find_video_metadata(path: str | Path) -> list[Finding]:
     findings: list[Finding] = []
     if is_mp4:
         try:
-            findings += find_box_problems(path)
+            findings += find_box_problems(path) + find_forbidden_bytes(path)
         except VerificationFailed as exc:
             findings.append(Finding("a damaged box structure", str(exc)))
-        findings += find_forbidden_bytes(path)
     try:
         with av.open(str(path), metadata_errors="ignore") as container:
             tags = sorted(set(container.metadata) - BENIGN_TAGS)

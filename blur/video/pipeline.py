@@ -184,6 +184,8 @@ def anonymise_video_file(
                     write(*waiting.popleft())
             while waiting:
                 write(*waiting.popleft())
+            if writer is None:
+                raise UnreadableVideo("damaged video: it holds no pictures")
             writer.finish()
         except BaseException:
             if writer is not None:
