@@ -35,7 +35,7 @@ from .video.pipeline import Progress, Stopped, VideoSettings, anonymise_video_fi
 
 DEFAULT_WORKERS = 1
 """Photos at a time, by default: one process, whose detector runs on every core. On the 2-core test
-machine one process did 12-MP photos 1.7 times as fast as two processes of one thread each
+machine one process did 12-MP photos 1.6-1.7 times as fast as two processes of one thread each
 (benchmarks/throughput.py): inference already uses every core, and two copies only compete."""
 VIDEO_EXTENSION = ".mp4"
 """Every video is written as H.264 in MP4, whatever it came in."""

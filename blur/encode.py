@@ -140,6 +140,8 @@ def atomic_output(destination: Path, *, overwrite: bool = False, private: bool =
         try:
             if not private and hasattr(os, "fchmod"):  # mkstemp creates files owner-only
                 os.fchmod(fd, 0o666 & ~_umask())
+        except OSError as exc:
+            raise OutputError(f"cannot write {destination.name} ({exc.strerror or exc})") from None
         finally:
             os.close(fd)
         yield Path(temporary)

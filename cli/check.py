@@ -63,30 +63,20 @@ def check(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
     for path in files:
         name = printable(os.fsdecode(path))
         kind = kind_of_file(path)
-        if kind is Kind.VIDEO and path.is_file():
-            try:
-                report = check_video(path, faces=detector is not None, detector=detector)
-            except BlurError as exc:
-                counts["unreadable"] += 1
-                print(f"ERROR    {name}: {printable(str(exc))}", file=stdout, flush=True)
-                continue
-            counts["clean" if report.clean else "found"] += 1
-            for line in video_report_lines(name, report):
-                print(line, file=stdout, flush=True)
-            continue
-        if kind is not Kind.PHOTO and path.is_file():
+        if kind not in CHECKERS and path.is_file():
             counts["unreadable"] += 1
             print(f"ERROR    {name}: {DESCRIPTIONS[kind]}; not checked", file=stdout, flush=True)
             continue
+        check_one, lines_of = CHECKERS[kind if path.is_file() else Kind.PHOTO]  # a missing file: read_file says why
         try:
-            report = check_file(path, faces=detector is not None, detector=detector)
+            report = check_one(path, faces=detector is not None, detector=detector)
         except BlurError as exc:
             counts["unreadable"] += 1
             print(f"ERROR    {name}: {printable(str(exc))}", file=stdout, flush=True)
             continue
         counts["clean" if report.clean else "found"] += 1
         faces_listed |= bool(report.faces)
-        for line in report_lines(name, report):
+        for line in lines_of(name, report):
             print(line, file=stdout, flush=True)
     print(f"blur check: {len(files)} file{'s' * (len(files) != 1)}: {counts['clean']} clean, {counts['found']} with "
           f"something found, {counts['unreadable']} could not be checked", file=stderr)
@@ -147,3 +137,7 @@ def _files(paths: list[str]) -> Iterator[Path]:
                 yield from (Path(root, n) for n in sorted(names))
         else:
             yield given
+
+
+CHECKERS = {Kind.PHOTO: (check_file, report_lines), Kind.VIDEO: (check_video, video_report_lines)}
+"""How each kind of file `blur` reads is checked, and how its report is printed."""

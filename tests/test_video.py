@@ -396,3 +396,10 @@ def test_a_pan_does_not_break_the_tracks_of_small_faces():
                             Detection(500 + shift, 100, 520 + shift, 120, 0.5)])
     assert len(tracker.summaries()) == 3
     assert all(summary["sightings"] >= 7 for summary in tracker.summaries())
+
+
+def test_check_says_a_video_it_cannot_open_is_unreadable(tmp_path):
+    from blur.video.check import check_video
+
+    with pytest.raises(UnreadableVideo, match="cannot read this file"):
+        check_video(tmp_path / "missing.mp4")

@@ -42,8 +42,11 @@ class VideoCheckReport:
 def find_video_metadata(path: str | Path) -> list[Finding]:
     """The metadata, chapters, extra streams and sound in the video at `path`, in words."""
     path = Path(path)
-    with open(path, "rb") as handle:
-        is_mp4 = handle.read(12)[4:8] in (b"ftyp", b"wide", b"free", b"mdat", b"moov")
+    try:
+        with open(path, "rb") as handle:
+            is_mp4 = handle.read(12)[4:8] in (b"ftyp", b"wide", b"free", b"mdat", b"moov")
+    except OSError as exc:
+        raise UnreadableVideo(f"cannot read this file ({exc.strerror or exc})") from None
     findings: list[Finding] = []
     if is_mp4:
         try:
