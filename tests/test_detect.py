@@ -12,8 +12,8 @@ from PIL import Image
 from blur.detect import DETECTORS, Detection, detect_faces, load_detector
 from blur.detect.centerface import CenterFace
 from blur.detect.engines import available_engines
-from blur.detect.fusion import SizedThreshold, _iou, _overlapping_pairs, fuse_views
-from blur.detect.views import Pyramid, detect_in_views, merge_boxes, view_windows, window_grid
+from blur.detect.fusion import SizedThreshold, _iou, overlapping_pairs, fuse_views
+from blur.detect.views import Areas, Pyramid, area_windows, chosen_rectangles, detect_in_views, merge_boxes, view_windows, window_grid
 from blur.errors import DetectorUnavailable
 from conftest import SAMPLES
 
@@ -196,6 +196,57 @@ def test_every_view_maps_its_boxes_back_to_the_photo(shape):
         assert best[:4] == pytest.approx([250, 100, 290, 160], abs=max(2.0, 2.0 / scale))
 
 
+@settings(max_examples=80, deadline=None)
+@given(chosen=st.lists(st.lists(st.booleans(), min_size=7, max_size=7), min_size=1, max_size=9), most=st.integers(1, 4))
+def test_chosen_cells_are_covered_by_rectangles_exactly_once(chosen, most):
+    chosen = np.array(chosen)
+    covered = np.zeros(chosen.shape, int)
+    for top, left, bottom, right in chosen_rectangles(chosen, most):
+        assert 0 < bottom - top <= most and 0 < right - left <= most
+        covered[top:bottom, left:right] += 1
+    assert (covered == chosen).all()
+
+
+@pytest.mark.parametrize("scale", [0.5, 1.0, 1.5])
+@pytest.mark.parametrize("mirrored", [False, True])
+def test_a_partial_look_shows_the_chosen_areas_as_the_whole_view_does(scale, mirrored):
+    photo = street((700, 1100), seed=2)
+    pyramid = Pyramid(window=512, overlap=64, tile=128)
+    areas = Areas(np.zeros((700 // 50 + 1, 1100 // 50 + 1), bool), 50)
+    areas.cells[3, 4] = areas.cells[10, 15:18] = True  # (200-250, 150-200) and (750-900, 500-550)
+    whole = dict(((x, y), w) for x, y, w in view_windows(photo, scale, mirrored, 4096, 64))[(0, 0)]
+    shown = np.zeros(whole.shape[:2], bool)
+    for x, y, window in area_windows(photo, scale, mirrored, areas, pyramid):
+        assert window.shape[0] % 32 == 0 and window.shape[1] % 32 == 0 and max(window.shape) <= 512
+        part = whole[y : y + window.shape[0], x : x + window.shape[1]]
+        assert np.abs(window[: part.shape[0], : part.shape[1]].astype(int) - part).max() <= 2
+        shown[y : y + window.shape[0], x : x + window.shape[1]] = True
+    for x0, y0, x1, y1 in [(200, 150, 250, 200), (750, 500, 900, 550)]:
+        if mirrored:
+            x0, x1 = 1100 - x1, 1100 - x0
+        assert shown[round(y0 * scale) : round(y1 * scale), round(x0 * scale) : round(x1 * scale)].all()
+    assert shown.mean() < 0.6
+
+
+def test_a_level_with_no_area_chosen_is_not_looked_at_and_others_find_the_face():
+    pixels = np.zeros((600, 900, 3), np.uint8)
+    pixels[100:160, 250:290] = 255
+    pyramid = Pyramid(min_face=20, model_face=40, coarsest_side=200, window=512, overlap=64, tile=128)
+    seen = []
+
+    def model(rgb):
+        seen.append(rgb.shape)
+        return bright_square(rgb)
+
+    nowhere = Areas(np.zeros((12, 18), bool), 50)
+    around = Areas(np.zeros((12, 18), bool), 50)
+    around.cells[2:4, 5:6] = True
+    views = detect_in_views(pixels, model, pyramid, lambda scale: nowhere if scale < 2 else around)
+    assert [len(v) for v in views[1:]] == [0] * (len(views) - 1)
+    assert views[0][np.argmax(views[0][:, 4]), :4] == pytest.approx([250, 100, 290, 160], abs=1.0)
+    assert sum(h * w for h, w, _ in seen) < 0.3 * (600 * 2) * (900 * 2)
+
+
 def test_merge_keeps_the_strongest_of_overlapping_boxes():
     boxes = np.array([[0, 0, 10, 10, 0.5], [1, 1, 11, 11, 0.9], [50, 50, 60, 60, 0.3]], np.float32)
     merged = merge_boxes(boxes, 0.3)
@@ -229,10 +280,10 @@ boxes_strategy = st.lists(
 
 @settings(max_examples=60, deadline=None)
 @given(raw=boxes_strategy, every=st.integers(1, 4))
-def test_overlapping_pairs_are_exactly_those_a_full_comparison_finds(raw, every):
+def testoverlapping_pairs_are_exactly_those_a_full_comparison_finds(raw, every):
     boxes = np.array([[x, y, x + h / aspect, y + h] for x, y, h, aspect in raw], np.float64)
     leaders = boxes[::every]
-    member, leader = _overlapping_pairs(boxes, leaders, 0.4)
+    member, leader = overlapping_pairs(boxes, leaders, 0.4)
     found = set(zip(member.tolist(), leader.tolist()))
     full = {
         (i, j)

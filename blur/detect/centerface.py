@@ -18,7 +18,7 @@ from ..errors import DetectorUnavailable
 from . import Detection
 from .engines import load_engine
 from .fusion import SizedThreshold, fuse_views
-from .views import Pyramid, detect_in_views
+from .views import Pyramid, Where, detect_in_views
 
 _OUTPUTS = ["537", "538", "539", "540"]  # heatmap, scale, offset, landmarks
 _STRIDE = 4
@@ -84,10 +84,20 @@ class CenterFace:
             min_face = FAST_MIN_FACE if fast else MIN_FACE
         self.pyramid = pyramid or Pyramid(min_face=min_face)
 
-    def detect(self, pixels: np.ndarray) -> list[Detection]:
-        fused = fuse_views(detect_in_views(pixels, self.infer, self.pyramid), SUPPORT)
-        keep = fused[:, 4] >= self.threshold.at(fused[:, 3] - fused[:, 1])
-        return [Detection(*map(float, row[:4]), score=float(row[4]), source=self.name) for row in fused[keep]]
+    def detect(self, pixels: np.ndarray, where: Where | None = None) -> list[Detection]:
+        """The faces in `pixels` (in the areas `where` gives for each level, or everywhere)."""
+        fused = self.candidates(pixels, where)
+        return [Detection(*map(float, row[:4]), score=float(row[4]), source=self.name)
+                for row in fused[self.clears(fused)]]
+
+    def candidates(self, pixels: np.ndarray, where: Where | None = None) -> np.ndarray:
+        """Every fused candidate, cleared the bar or not: N×5 (x0, y0, x1, y1, score) in photo pixels.
+        `where` restricts levels to areas (views.Areas) for partial looks: see `detect_in_views`."""
+        return fuse_views(detect_in_views(pixels, self.infer, self.pyramid, where), SUPPORT)
+
+    def clears(self, fused: np.ndarray) -> np.ndarray:
+        """Whether each fused candidate (N×5) scores at or above the bar for its size: a face to destroy."""
+        return fused[:, 4] >= self.threshold.at(fused[:, 3] - fused[:, 1])
 
     def infer(self, rgb: np.ndarray, threshold: float = CANDIDATE_THRESHOLD) -> np.ndarray:
         """One window's raw candidates at or above `threshold` (N×5: x0, y0, x1, y1, score) in

@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 CLUSTER_IOU = 0.4
@@ -51,9 +50,8 @@ def fuse_views(views: list[np.ndarray], support: tuple[float, ...], *, iou: floa
         return np.empty((0, 5), np.float32)
     boxes = np.concatenate([v[:, :5] for v in views if len(v)]).astype(np.float64)
     view_of = np.repeat(np.arange(len(views)), counts)
-    xywh = np.column_stack([boxes[:, :2], boxes[:, 2:4] - boxes[:, :2]])
-    leaders = np.asarray(cv2.dnn.NMSBoxes(xywh, boxes[:, 4].astype(np.float32), 0.0, iou), int).reshape(-1)
-    member, leader = _overlapping_pairs(boxes, boxes[leaders], iou)
+    leaders = suppress_overlaps(boxes, iou)
+    member, leader = overlapping_pairs(boxes, boxes[leaders], iou)
     # each box joins the leader it overlaps most (a leader always overlaps itself fully)
     overlap = _iou(boxes[member], boxes[leaders][leader])
     order = np.lexsort((-overlap, member))
@@ -72,27 +70,30 @@ def fuse_views(views: list[np.ndarray], support: tuple[float, ...], *, iou: floa
     return np.column_stack([corners / total[:, None], score]).astype(np.float32)
 
 
-def _overlapping_pairs(boxes: np.ndarray, leaders: np.ndarray, iou: float) -> tuple[np.ndarray, np.ndarray]:
+def overlapping_pairs(boxes: np.ndarray, leaders: np.ndarray, iou: float) -> tuple[np.ndarray, np.ndarray]:
     """Indices (box, leader) of the pairs that overlap by at least `iou`, found without an N×M matrix.
 
-    Boxes that overlap this much have similar heights and nearby centres. Leaders are hashed by
-    height band into grid cells four band-heights wide, and each box is compared only with the
-    leaders of the bands it could match, in its own and the eight neighbouring cells.
+    Boxes that overlap this much have sides within a factor `iou` of each other and nearby centres.
+    Leaders are hashed by size band (the longer side, in powers of two) into grid cells wide enough
+    for any overlapping pair's centres, and each box is compared only with the leaders of the bands
+    it could match, in its own and the eight neighbouring cells.
     """
-    heights = np.maximum(leaders[:, 3] - leaders[:, 1], 1.0)
-    band = np.floor(np.log2(heights)).astype(int)
+    sizes = np.maximum(np.maximum(leaders[:, 2] - leaders[:, 0], leaders[:, 3] - leaders[:, 1]), 1.0)
+    band = np.floor(np.log2(sizes)).astype(int)
     centres = np.column_stack([(leaders[:, 0] + leaders[:, 2]) / 2, (leaders[:, 1] + leaders[:, 3]) / 2])
-    box_heights = boxes[:, 3] - boxes[:, 1]
+    box_sizes = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
     box_centres = np.column_stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2])
+    ratio = 1.0 / max(iou, 1e-3) * 1.01
     members, leads = [np.empty(0, int)], [np.empty(0, int)]
     for b in np.unique(band):
         in_band = np.nonzero(band == b)[0]
-        cell = 2.0 ** (b + 2)
+        # a pair overlaps only if its centres are closer than half the sum of its sides
+        cell = 2.0 ** b * (1 + ratio)
         cells = np.floor(centres[in_band] / cell).astype(np.int64)
         keys = cells[:, 0] * _ROW + cells[:, 1]
         order = np.argsort(keys)
         keys = keys[order]
-        near = np.nonzero((box_heights >= 2.0**b / 2.6) & (box_heights <= 2.0 ** (b + 1) * 2.6))[0]
+        near = np.nonzero((box_sizes >= 2.0**b / ratio) & (box_sizes <= 2.0 ** (b + 1) * ratio))[0]
         box_cells = np.floor(box_centres[near] / cell).astype(np.int64)
         for dx in (-1, 0, 1):
             for dy in (-1, 0, 1):
@@ -106,6 +107,28 @@ def _overlapping_pairs(boxes: np.ndarray, leaders: np.ndarray, iou: float) -> tu
     member, leader = np.concatenate(members), np.concatenate(leads)
     keep = _iou(boxes[member], leaders[leader]) >= iou - 1e-9
     return member[keep], leader[keep]
+
+
+def suppress_overlaps(boxes: np.ndarray, iou: float) -> np.ndarray:
+    """Indices of the boxes that greedy non-maximum suppression keeps: best score first, each box
+    dropped if it overlaps a kept one by more than `iou`. Only overlapping pairs are compared."""
+    count = len(boxes)
+    if count <= 1:
+        return np.arange(count)
+    member, other = overlapping_pairs(boxes, boxes, iou)
+    strict = (member != other) & (_iou(boxes[member], boxes[other]) > iou)
+    member, other = member[strict], other[strict]
+    order = np.argsort(member, kind="stable")
+    member, other = member[order], other[order]
+    starts = np.searchsorted(member, np.arange(count + 1))
+    suppressed = np.zeros(count, bool)
+    kept = []
+    for index in np.argsort(-boxes[:, 4], kind="stable"):
+        if suppressed[index]:
+            continue
+        kept.append(index)
+        suppressed[other[starts[index] : starts[index + 1]]] = True
+    return np.array(kept, int)
 
 
 _ROW = 1 << 32

@@ -17,6 +17,8 @@ from typing import Callable, Iterator
 import cv2
 import numpy as np
 
+from .fusion import suppress_overlaps
+
 Infer = Callable[[np.ndarray], np.ndarray]
 """RGB window with sides multiple of 32 -> N×5 array of (x0, y0, x1, y1, score) in its pixels."""
 
@@ -42,6 +44,9 @@ class Pyramid:
     """Longest side of one inference's window, in view pixels: bounds its memory."""
     overlap: int = 96
     """View pixels shared by neighbouring windows: a face this tall lies whole in one of them."""
+    tile: int = 256
+    """Side, in view pixels, of the cells in which a partial look (`Areas`) chooses what to look at:
+    each chosen cell is looked at with `overlap` / 2 more on every side."""
 
     def __post_init__(self):
         if not self.min_face > 0 or not self.model_face > 0:
@@ -50,6 +55,8 @@ class Pyramid:
             raise ValueError("step must be greater than 1")
         if self.window < 2 * self.overlap or self.window % MULTIPLE:
             raise ValueError(f"window must be a multiple of {MULTIPLE} and at least twice the overlap")
+        if self.tile % MULTIPLE or self.overlap % MULTIPLE or self.tile + self.overlap > self.window:
+            raise ValueError(f"tile and overlap must be multiples of {MULTIPLE}, and tile + overlap at most window")
 
     def scales(self, shape: tuple[int, int]) -> list[float]:
         """Scale factors of the levels for a photo of `shape` (height, width), finest first."""
@@ -75,12 +82,44 @@ class Pyramid:
         return total
 
 
-def detect_in_views(pixels: np.ndarray, infer: Infer, pyramid: Pyramid) -> list[np.ndarray]:
-    """For each view of the pyramid, its N×5 boxes mapped back to the photo's pixels."""
+@dataclass(frozen=True, eq=False)
+class Areas:
+    """Where in a photo a partial look looks: a boolean grid of square cells, `cell` photo pixels
+    each (True: look there); cells past the grid's last row or column are not looked at."""
+
+    cells: np.ndarray
+    cell: int
+
+    def covers(self, boxes: np.ndarray) -> np.ndarray:
+        """For N×4 photo boxes (x0, y0, x1, y1): whether each touches a cell looked at."""
+        rows, cols = self.cells.shape
+        summed = np.zeros((rows + 1, cols + 1), np.int64)
+        summed[1:, 1:] = self.cells.cumsum(0).cumsum(1)
+        x0 = np.clip(np.floor(boxes[:, 0] / self.cell).astype(int), 0, cols)
+        y0 = np.clip(np.floor(boxes[:, 1] / self.cell).astype(int), 0, rows)
+        x1 = np.clip(np.ceil(boxes[:, 2] / self.cell).astype(int), 0, cols)
+        y1 = np.clip(np.ceil(boxes[:, 3] / self.cell).astype(int), 0, rows)
+        return (summed[y1, x1] - summed[y0, x1] - summed[y1, x0] + summed[y0, x0]) > 0
+
+
+Where = Callable[[float], "Areas | None"]
+"""For a level's scale, the areas to look at in it (None: the whole level)."""
+
+
+def detect_in_views(pixels: np.ndarray, infer: Infer, pyramid: Pyramid, where: Where | None = None) -> list[np.ndarray]:
+    """For each view of the pyramid, its N×5 boxes mapped back to the photo's pixels.
+
+    With `where`, a level whose areas it gives is looked at only there (`area_windows`); a level
+    with no area at all is skipped, its boxes empty."""
     found = []
     for scale, mirrored in pyramid.views(pixels.shape[:2]):
+        areas = where(scale) if where is not None else None
+        if areas is None:
+            windows = view_windows(pixels, scale, mirrored, pyramid.window, pyramid.overlap)
+        else:
+            windows = area_windows(pixels, scale, mirrored, areas, pyramid)
         boxes = [np.empty((0, 5), np.float32)]
-        for x, y, window in view_windows(pixels, scale, mirrored, pyramid.window, pyramid.overlap):
+        for x, y, window in windows:
             candidates = infer(window)
             if len(candidates):
                 candidates[:, [0, 2]] += x
@@ -93,6 +132,80 @@ def detect_in_views(pixels: np.ndarray, infer: Infer, pyramid: Pyramid) -> list[
         merged[:, :4] /= scale
         found.append(merged)
     return found
+
+
+def area_windows(
+    pixels: np.ndarray, scale: float, mirrored: bool, areas: Areas, pyramid: Pyramid
+) -> Iterator[tuple[int, int, np.ndarray]]:
+    """(x, y, pixels) of the windows that show the chosen areas of the view at `scale`.
+
+    The view is cut into tiles of `pyramid.tile` pixels; a tile is looked at when it touches a
+    chosen cell. Neighbouring chosen tiles are joined into rectangles of at most `pyramid.window`
+    pixels, each looked at with `pyramid.overlap` / 2 pixels more on every side, so a face of up
+    to `overlap` pixels centred in a chosen tile lies whole in its window.
+    """
+    height, width = _view_size(pixels.shape[:2], scale)
+    tile, margin = pyramid.tile, pyramid.overlap // 2
+    rows, cols = -(-height // tile), -(-width // tile)
+    edges_x = np.minimum(np.arange(cols + 1) * tile, width) / scale
+    edges_y = np.minimum(np.arange(rows + 1) * tile, height) / scale
+    if mirrored:
+        edges_x = pixels.shape[1] - edges_x
+    x0, x1 = np.minimum(edges_x[:-1], edges_x[1:]), np.maximum(edges_x[:-1], edges_x[1:])
+    y0, y1 = edges_y[:-1], edges_y[1:]
+    grid = np.stack(np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij"), -1).reshape(-1, 2)
+    boxes = np.column_stack([x0[grid[:, 1]], y0[grid[:, 0]], x1[grid[:, 1]], y1[grid[:, 0]]])
+    chosen = areas.covers(boxes).reshape(rows, cols)
+    if not chosen.any():
+        return
+    source = pixels[:, ::-1] if mirrored else pixels
+    if scale < 1:
+        source = cv2.resize(source, (width, height), interpolation=cv2.INTER_AREA)
+    for top, left, bottom, right in chosen_rectangles(chosen, pyramid.window // tile - 1):
+        # the margin only where the view goes on: at its edges a window starts and ends as a whole look's
+        x, y = max(left * tile - margin, 0), max(top * tile - margin, 0)
+        window_w = _round_up(min(right * tile + margin, width) - x, MULTIPLE)
+        window_h = _round_up(min(bottom * tile + margin, height) - y, MULTIPLE)
+        yield x, y, _view_window(source, scale, x, y, window_w, window_h, height, width)
+
+
+def chosen_rectangles(chosen: np.ndarray, most: int) -> list[tuple[int, int, int, int]]:
+    """(top, left, bottom, right) rectangles, at most `most` cells a side, that together cover
+    exactly the True cells of `chosen`: runs along each row, joined down while they repeat."""
+    most = max(most, 1)
+    open_runs: dict[tuple[int, int], int] = {}
+    rectangles = []
+    for row in range(chosen.shape[0]):
+        runs = []
+        line = np.concatenate([[False], chosen[row], [False]])
+        changes = np.flatnonzero(line[1:] != line[:-1])
+        for start, stop in zip(changes[::2], changes[1::2]):
+            runs += [(a, min(a + most, stop)) for a in range(start, stop, most)]
+        still_open = {}
+        for run in runs:
+            top = open_runs.pop(run, row)
+            if row - top >= most:
+                rectangles.append((top, run[0], row, run[1]))
+                top = row
+            still_open[run] = top
+        rectangles += [(top, left, row, right) for (left, right), top in open_runs.items()]
+        open_runs = still_open
+    rectangles += [(top, left, chosen.shape[0], right) for (left, right), top in open_runs.items()]
+    return rectangles
+
+
+def _view_window(source: np.ndarray, scale: float, x: int, y: int, width: int, height: int,
+                 view_height: int, view_width: int) -> np.ndarray:
+    """The window at (x, y) of the view, black past the view's edge."""
+    if scale <= 1:
+        window = np.zeros((height, width, 3), np.uint8)
+        part = source[y : y + height, x : x + width]
+        window[: part.shape[0], : part.shape[1]] = part
+        return window
+    window = _enlarged(source, scale, x, y, width, height)
+    window[max(0, view_height - y) :] = 0
+    window[:, max(0, view_width - x) :] = 0
+    return window
 
 
 def view_windows(
@@ -156,8 +269,4 @@ def _round_up(value: int, multiple: int) -> int:
 
 def merge_boxes(boxes: np.ndarray, iou: float) -> np.ndarray:
     """Non-maximum suppression: keep the strongest of boxes overlapping by more than `iou`."""
-    if len(boxes) <= 1:
-        return boxes
-    xywh = np.column_stack([boxes[:, :2], boxes[:, 2:4] - boxes[:, :2]]).astype(np.float64)
-    keep = cv2.dnn.NMSBoxes(xywh, boxes[:, 4].astype(np.float32), 0.0, iou)
-    return boxes[np.asarray(keep, dtype=int).reshape(-1)]
+    return boxes[suppress_overlaps(boxes, iou)] if len(boxes) > 1 else boxes
