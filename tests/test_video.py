@@ -22,10 +22,12 @@ from blur.detect import Detection, load_detector
 from blur.errors import InvalidSetting, UnreadableVideo, VerificationFailed, VideoTooLong
 from blur.pipeline import Settings
 from blur.video import VideoLimits, VideoSettings, anonymise_video_file
+from blur.video.decode import VideoReader
 from blur.video.pipeline import Stopped, snapped
 from blur.video.verify import find_box_problems, find_forbidden_bytes, find_sei_units, verify_video_output, walk_boxes
 from blur_cli.main import main
-from video_helpers import (all_markers, astronaut_face, background, moving_face_frames, write_video)
+from video_helpers import (all_markers, astronaut_face, background, cut_short, moving_face_frames, trimmed,
+                           write_video)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -403,3 +405,60 @@ def test_check_says_a_video_it_cannot_open_is_unreadable(tmp_path):
 
     with pytest.raises(UnreadableVideo, match="cannot read this file"):
         check_video(tmp_path / "missing.mp4")
+
+
+# --- cut short -----------------------------------------------------------------------------------
+
+
+FRAGMENTED = {"movflags": "frag_keyframe+empty_moov"}
+
+
+@pytest.mark.parametrize("name, options, kept", [("clip.mkv", None, 0.5), ("clip.mkv", None, 0.9),
+                                                 ("clip.mp4", FRAGMENTED, 0.5), ("clip.mp4", FRAGMENTED, 0.9)])
+def test_a_cut_mkv_or_fragmented_mp4_fails_with_nothing_written(tmp_path, name, options, kept):
+    """An MKV and a fragmented MP4 do not list every picture up front: cut short (a copy in progress),
+    they fail by the time they declare or the pictures their last fragment lists, in `blur` and in a batch."""
+    (tmp_path / "whole").mkdir()
+    (tmp_path / "in").mkdir()
+    whole = write_video(tmp_path / "whole" / name, moving_face_frames(60, 120, 160, 48, 1)[0], rate=15,
+                        audio=True, options=options)
+    cut = cut_short(whole, kept, tmp_path / "in" / name)
+    with pytest.raises(UnreadableVideo, match="truncated video: only"):
+        anonymise_video_file(cut, tmp_path / "out.mp4", detector=Fixed())
+    (outcome,) = run_batch(plan_jobs([tmp_path / "in"], tmp_path / "out"), workers=1)
+    assert outcome.status is Status.FAILED and "truncated video: only" in outcome.error
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == [whole, cut]
+    assert anonymise_video_file(whole, tmp_path / "whole.mp4", detector=Fixed()).frames == 60
+
+
+def read_all(path: Path) -> int:
+    with VideoReader(path) as reader:
+        return sum(kind == "video" for kind, _, _ in reader.packets())
+
+
+JITTER = [0.0] + list(np.cumsum(np.random.default_rng(3).uniform(0.5, 1.8, 29) / 30))
+"""Frame times of a phone's variable frame rate: 15 to 54 frames a second."""
+
+
+@pytest.mark.parametrize("name, options", [
+    ("sound longer.mkv", {"audio": True, "more_sound": 0.5}),
+    ("variable rate.mkv", {"times": JITTER}),
+    ("variable rate, sound longer.webm", {"codec": "libvpx-vp9", "times": JITTER}),
+    ("fragmented, sound longer.mp4", {"audio": True, "more_sound": 0.5, "options": FRAGMENTED}),
+    ("variable rate, sound longer.mov", {"audio": True, "more_sound": 0.5, "times": JITTER}),
+])
+def test_whole_videos_that_end_a_little_before_their_container_says_are_read(tmp_path, name, options):
+    """Sound that outlasts the pictures, and a last frame whose time is its own, are not a cut."""
+    path = write_video(tmp_path / name, moving_face_frames(30, 120, 160, 48, 1)[0], **options)
+    assert read_all(path) == 30
+
+
+def test_a_video_trimmed_by_an_edit_list_is_read_although_its_index_lists_more_pictures(tmp_path):
+    """Cut without re-encoding, a video keeps the pictures from the keyframe before the cut, which its
+    edit list skips: they are in the file, and the video is whole."""
+    source = write_video(tmp_path / "source.mp4", moving_face_frames(30, 120, 160, 48, 1)[0])
+    path = trimmed(source, 0.4, tmp_path / "trimmed.mp4")
+    with av.open(str(path)) as container:
+        assert container.streams.video[0].frames == 30  # all listed, 12 of them before the cut
+    assert read_all(path) == 18
+    assert anonymise_video_file(path, tmp_path / "out.mp4", detector=Fixed()).frames == 18
