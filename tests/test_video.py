@@ -462,3 +462,42 @@ def test_a_video_trimmed_by_an_edit_list_is_read_although_its_index_lists_more_p
         assert container.streams.video[0].frames == 30  # all listed, 12 of them before the cut
     assert read_all(path) == 18
     assert anonymise_video_file(path, tmp_path / "out.mp4", detector=Fixed()).frames == 18
+
+
+# --- files with no video picture -----------------------------------------------------------------
+
+
+def sound_only(path: Path, format: str) -> Path:
+    """A file holding a second of sound and nothing else (an M4A, an MKV of a recording)."""
+    with av.open(str(path), "w", format=format) as container:
+        sound = container.add_stream("aac", rate=16000, layout="mono")
+        for _ in range(16):
+            chunk = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            chunk.sample_rate = 16000
+            container.mux(sound.encode(chunk))
+        container.mux(sound.encode())
+    return path
+
+
+def camera_raw_like(path: Path) -> Path:
+    """An ISO-BMFF file of a brand no player knows, whose one track holds pictures in a coding no
+    decoder knows, as a Canon CR3 (renamed .mov) does."""
+    made = write_video(path.with_suffix(".tmp.mp4"), moving_face_frames(4, 120, 160, 48, 1)[0])
+    data = made.read_bytes().replace(b"ftypisom", b"ftypcrx ", 1).replace(b"avc1", b"CRAW")
+    made.unlink()
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize("name", ["IMG_0001.mov", "song.mp4", "recording.mkv"])
+def test_a_file_with_no_video_picture_fails_with_one_clear_line_in_blur_and_check(tmp_path, name):
+    path = {"IMG_0001.mov": lambda p: camera_raw_like(p), "song.mp4": lambda p: sound_only(p, "mp4"),
+            "recording.mkv": lambda p: sound_only(p, "matroska")}[name](tmp_path / name)
+    out, err = io.StringIO(), io.StringIO()
+    assert main([str(path)], out, err) == 1
+    assert out.getvalue().splitlines() == [f"FAILED   {path}: no video picture in this file"]
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["check", str(path)], out, err) == 1
+    assert out.getvalue().splitlines() == [f"ERROR    {path}: no video picture in this file"]
+    assert "0 clean, 0 with something found, 1 could not be checked" in err.getvalue()
+    assert [p.name for p in tmp_path.iterdir()] == [name]
