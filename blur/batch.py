@@ -226,15 +226,17 @@ def expected_extension(source: Path) -> str:
 def _mark_clashes(jobs: list[Job]) -> list[Job]:
     """Fail jobs whose output would be another job's input or output, rather than overwrite it."""
     sources = {os.path.abspath(job.source) for job in jobs}
-    seen: set[str] = set()
+    claimed: dict[str, Path] = {}  # output name -> the input that writes it
     checked = []
     for job in jobs:
         target = os.path.abspath(job.destination)
         if job.problem is None and target in sources:
             job = Job(job.source, job.destination, "its output name is another input's name; nothing was written")
-        elif job.problem is None and target in seen:
-            job = Job(job.source, job.destination, "another input writes the same output name; nothing was written")
-        seen.add(target)
+        elif job.problem is None and target in claimed:
+            job = Job(job.source, job.destination, f"another input ({os.fsdecode(claimed[target])}) writes the same "
+                                                   f"output name, {job.destination.name}; nothing was written: "
+                                                   "rename one of them")
+        claimed.setdefault(target, job.source)
         checked.append(job)
     return checked
 

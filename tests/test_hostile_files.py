@@ -257,6 +257,7 @@ def test_a_mislabelled_photo_cannot_take_the_output_name_of_another(tmp_path):
         lines = sorted(stdout.splitlines(), key=lambda line: line.split()[1])
         assert status == 1
         assert lines[0].startswith("skipped" if run else "done") and "a.jpg" in lines[0]
-        assert lines[1].startswith("FAILED") and "a.png: another input writes the same output name" in lines[1]
+        assert lines[1].startswith("FAILED") and (f"a.png: another input ({tmp_path / 'in' / 'a.jpg'}) writes the "
+                                                  "same output name, a.blurred.png") in lines[1]
         assert lines[2].startswith("skipped" if run else "done") and "b.blurred.jpg" in lines[2]
     assert sorted(os.listdir(tmp_path / "in")) == ["a.blurred.png", "a.jpg", "a.png", "b.blurred.jpg", "b.png"]
