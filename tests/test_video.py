@@ -145,6 +145,41 @@ def test_an_encoder_name_is_found_in_the_boxes_but_chance_bytes_in_the_pictures_
     assert [f.detail for f in find_forbidden_bytes(named)] == ["Lavf"]
 
 
+def box(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I4s", 8 + len(payload), kind) + payload
+
+
+def with_boxes_in_moov(path: Path, extra: bytes) -> Path:
+    """The MOV at `path` (its `moov` box last, as FFmpeg writes it) with `extra` boxes added inside `moov`."""
+    data = bytearray(path.read_bytes())
+    with open(path, "rb") as handle:
+        moov = next(b for b in walk_boxes(handle) if b.path == "moov")
+    assert moov.offset + moov.size == len(data)
+    data[moov.offset : moov.offset + 4] = struct.pack(">I", moov.size + len(extra))
+    path.write_bytes(bytes(data) + extra)
+    return path
+
+
+def test_quicktime_tags_and_user_data_ends_are_read_as_quicktime_writes_them(tmp_path):
+    """Apple's `meta` holds its boxes straight after its header (ISO's has 4 more bytes), as phones and
+    exiftool write it; QuickTime ends a user data list with 4 zero bytes. Neither is a damaged file."""
+    source = write_video(tmp_path / "clip.mov", moving_face_frames(4, 120, 160, 48, 1)[0], format="mov")
+    before = find_box_problems(source)
+    key = b"com.apple.quicktime.location.ISO6709"
+    meta = box(b"meta", box(b"hdlr", bytes(8) + b"mdta" + bytes(12))
+                        + box(b"keys", bytes(4) + struct.pack(">I", 1) + box(b"mdta", key))
+                        + box(b"ilst", box(struct.pack(">I", 1), box(b"data", struct.pack(">II", 1, 0) + b"+12.3456+065.4321/"))))
+    path = with_boxes_in_moov(source, meta + box(b"udta", bytes(4)))
+    findings = find_box_problems(path)
+    assert {(f.kind, f.detail) for f in findings} >= {("tags", "moov/meta/keys"),
+                                                      ("tags (title, location, dates, device, software, ...)",
+                                                       "moov/meta/ilst")}
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["check", "--no-faces", str(path)], out, err) == 1
+    assert "moov/meta/ilst" in out.getvalue() and "damaged" not in out.getvalue()
+    assert [f for f in findings if not f.detail.startswith("moov/meta")] == before  # the ended user data is no finding
+
+
 def test_sei_units_are_found_in_a_plain_x264_video_and_not_in_ours(tmp_path):
     frames, _ = moving_face_frames(4)
     plain = write_video(tmp_path / "plain.mp4", frames)  # libx264 writes its version and options in an SEI unit
