@@ -223,6 +223,28 @@ def test_a_batch_starts_by_removing_what_a_killed_run_left_behind(tmp_path):
     assert len(assert_valid_outputs(tmp_path / "out")) == 1
 
 
+def test_a_video_killed_mid_write_leaves_its_temporary_and_the_next_run_removes_it(tmp_path):
+    """kill -9 cannot be cleaned up after: the hidden .part stays until the next run in that folder."""
+    (tmp_path / "in").mkdir()
+    noisy_video(tmp_path / "in" / "clip.mp4", frames=300)
+    out = tmp_path / "out"
+    process = subprocess.Popen(BLUR + [str(tmp_path / "in"), "-o", str(out)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while not hostile.temporaries(out) and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)  # until the video's temporary file is there
+    finally:
+        process.kill()
+        process.communicate()
+    (leftover,) = hostile.temporaries(out)
+    assert Path(leftover).name.startswith(f".blur-{process.pid}-") and not (out / "clip.blurred.mp4").exists()
+    (tmp_path / "in" / "clip.mp4").write_bytes(b"")  # quick to fail: the run only has to start
+    status, stdout, _ = hostile.run_cli([tmp_path / "in", "-o", out])
+    assert status == 1 and "clip.mp4" in stdout
+    assert hostile.temporaries(out) == []
+
+
 # --- Worker processes killed mid-batch ----------------------------------------------------------
 
 FAULT_HOOK = textwrap.dedent(

@@ -187,6 +187,20 @@ def test_a_video_whose_copy_stalls_half_way_fails_with_nothing_written_and_is_do
     assert outputs(out_dir) == ["clip.blurred.mp4"]
 
 
+def test_watch_removes_the_temporaries_a_killed_run_left_behind(tmp_path):
+    """After kill -9 (a video takes minutes: the likeliest moment), a restart cleans up, as a batch does."""
+    in_dir, out_dir = tmp_path / "in", tmp_path / "out"
+    small_photo("astronaut.jpg", in_dir / "day1" / "a.jpg")
+    (out_dir / "day1").mkdir(parents=True)
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()  # its process id is free now
+    leftovers = [out_dir / "day1" / f".blur-{child.pid}-clip1234.part", out_dir / f".blur-{child.pid}-state123.part"]
+    for leftover in leftovers:
+        leftover.write_bytes(b"half a video")
+    assert [o.status for o in run_until(in_dir, out_dir, 1)] == [Status.DONE]
+    assert [p for p in leftovers if p.exists()] == []
+
+
 def test_a_file_is_settled_only_after_it_stops_changing():
     now = [0.0]
     tracker = SettleTracker(2.0, clock=lambda: now[0])
