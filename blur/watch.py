@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Protocol
 
-from .batch import OUTPUT_TAG, Job, Outcome, Status, expected_extension, run_job, write_report
+from .batch import OUTPUT_TAG, Job, Outcome, Status, expected_extension, leads_outside, run_job, write_report
 from .decode import IMAGE_EXTENSIONS
 from .detect import Detector
 from .encode import remove_stale_temporaries, write_atomically
@@ -188,7 +188,9 @@ def watch_folder(
             if fingerprint is None or state.handled(relative, fingerprint):
                 continue
             detector = detector or settings.load_detector()
-            job = Job(source, _destination(relative, source, out_dir, random_names))
+            outside = leads_outside(source, in_dir)
+            job = Job(source, _destination(relative, source, out_dir, random_names),
+                      "is a link to a file outside the watched folder, which is not followed" if outside else None)
             for folder in {job.destination.parent, records} - cleaned:
                 remove_stale_temporaries(folder)
                 cleaned.add(folder)

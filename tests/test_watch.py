@@ -201,6 +201,17 @@ def test_watch_removes_the_temporaries_a_killed_run_left_behind(tmp_path):
     assert [p for p in leftovers if p.exists()] == []
 
 
+def test_a_file_link_leading_out_of_the_watched_folder_is_not_followed(tmp_path):
+    """Others drop files into a hot folder: a link there to a photo elsewhere must not publish its copy."""
+    in_dir, out_dir = tmp_path / "in", tmp_path / "out"
+    small_photo("astronaut.jpg", tmp_path / "private" / "me.jpg")
+    in_dir.mkdir()
+    (in_dir / "drop.jpg").symlink_to(tmp_path / "private" / "me.jpg")
+    (outcome,) = run_until(in_dir, out_dir, 1)
+    assert outcome.status is Status.FAILED and "a link to a file outside the watched folder" in outcome.error
+    assert outputs(out_dir) == []
+
+
 def test_a_file_is_settled_only_after_it_stops_changing():
     now = [0.0]
     tracker = SettleTracker(2.0, clock=lambda: now[0])
