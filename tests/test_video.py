@@ -502,10 +502,16 @@ def test_a_video_trimmed_by_an_edit_list_is_read_although_its_index_lists_more_p
 # --- files with no video picture -----------------------------------------------------------------
 
 
-def sound_only(path: Path, format: str) -> Path:
-    """A file holding a second of sound and nothing else (an M4A, an MKV of a recording)."""
+def sound_only(path: Path, format: str, cover: bool = False) -> Path:
+    """A file holding a second of sound (an M4A, an MKV of a recording); with `cover`, cover art too."""
     with av.open(str(path), "w", format=format) as container:
         sound = container.add_stream("aac", rate=16000, layout="mono")
+        if cover:  # a picture stream marked as the cover: one JPEG, no video
+            art = container.add_stream("mjpeg", rate=1)
+            art.width, art.height, art.pix_fmt = 64, 64, "yuvj420p"
+            art.disposition = av.stream.Disposition.attached_pic
+            picture = av.VideoFrame.from_ndarray(np.zeros((64, 64, 3), np.uint8), format="rgb24")
+            container.mux(art.encode(picture.reformat(format="yuvj420p")) + art.encode())
         for _ in range(16):
             chunk = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
             chunk.sample_rate = 16000
@@ -524,9 +530,10 @@ def camera_raw_like(path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("name", ["IMG_0001.mov", "song.mp4", "recording.mkv"])
+@pytest.mark.parametrize("name", ["IMG_0001.mov", "song.mp4", "album.mp4", "recording.mkv"])
 def test_a_file_with_no_video_picture_fails_with_one_clear_line_in_blur_and_check(tmp_path, name):
     path = {"IMG_0001.mov": lambda p: camera_raw_like(p), "song.mp4": lambda p: sound_only(p, "mp4"),
+            "album.mp4": lambda p: sound_only(p, "mp4", cover=True),
             "recording.mkv": lambda p: sound_only(p, "matroska")}[name](tmp_path / name)
     out, err = io.StringIO(), io.StringIO()
     assert main([str(path)], out, err) == 1
