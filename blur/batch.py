@@ -170,7 +170,7 @@ def _files_in(folder: Path, output_dir: Path | None) -> Iterator[tuple[Path, str
     """(path, None) for each file under `folder` that the tool did not write itself; (path,
     problem) for each folder that cannot be searched, so no photo is left out silently. Links to
     folders are reported, not followed: they can loop, and outputs beside the photos would land
-    outside the folder given."""
+    outside the folder given. So are links to files outside it (see `leads_outside`)."""
     skip = output_dir.resolve() if output_dir is not None and output_dir.exists() else None
     unreadable: list[OSError] = []
     for root, dirs, files in os.walk(folder, onerror=unreadable.append):
@@ -185,9 +185,29 @@ def _files_in(folder: Path, output_dir: Path | None) -> Iterator[tuple[Path, str
             yield Path(root, name), "is a link to a folder, which is not followed; give that folder itself to include it"
         for name in sorted(files):
             path = Path(root, name)
-            if not is_our_output(path):
+            if is_our_output(path):
+                continue
+            if leads_outside(path, folder):
+                yield path, ("is a link to a file outside the folder given, which is not followed; "
+                             "give that file itself to include it")
+            else:
                 yield path, None
     yield from ((Path(error.filename), _folder_problem(error)) for error in unreadable)
+
+
+def leads_outside(path: Path, folder: Path) -> bool:
+    """Whether `path` is a link whose target, followed to the end, lies outside `folder`.
+
+    A folder from someone else (an archive, a shared drive, a hot folder others drop files into) may
+    link to a photo of yours elsewhere: followed, its anonymised copy would land among the copies
+    you post. Links inside the folder bring in nothing that is not there already."""
+    if not os.path.islink(path):
+        return False
+    inside = os.path.realpath(folder)
+    try:
+        return os.path.commonpath([os.path.realpath(path), inside]) != inside
+    except ValueError:  # another drive (Windows)
+        return True
 
 
 def _folder_problem(error: OSError) -> str:
@@ -226,15 +246,17 @@ def expected_extension(source: Path) -> str:
 def _mark_clashes(jobs: list[Job]) -> list[Job]:
     """Fail jobs whose output would be another job's input or output, rather than overwrite it."""
     sources = {os.path.abspath(job.source) for job in jobs}
-    seen: set[str] = set()
+    claimed: dict[str, Path] = {}  # output name -> the input that writes it
     checked = []
     for job in jobs:
         target = os.path.abspath(job.destination)
         if job.problem is None and target in sources:
             job = Job(job.source, job.destination, "its output name is another input's name; nothing was written")
-        elif job.problem is None and target in seen:
-            job = Job(job.source, job.destination, "another input writes the same output name; nothing was written")
-        seen.add(target)
+        elif job.problem is None and target in claimed:
+            job = Job(job.source, job.destination, f"another input ({os.fsdecode(claimed[target])}) writes the same "
+                                                   f"output name, {job.destination.name}; nothing was written: "
+                                                   "rename one of them")
+        claimed.setdefault(target, job.source)
         checked.append(job)
     return checked
 

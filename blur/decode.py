@@ -26,7 +26,7 @@ from typing import Iterator
 
 import numpy as np
 import pillow_heif
-from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from .errors import ImageTooLarge, UnreadableImage, UnsupportedImage
 
@@ -190,13 +190,38 @@ def decode_photo(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
             if "security limit" in str(exc).lower():
                 raise ImageTooLarge("the image declares more pixels than the HEIC decoder accepts") from None
             raise UnreadableImage(f"the image data is damaged or truncated ({exc})") from None
+        except ValueError as exc:
+            if "MAX_TEXT_" in str(exc):  # Pillow's bound on what a PNG's compressed chunks unpack to
+                raise UnreadableImage(_oversized_png_chunk(data)) from None
+            raise UnreadableImage(f"the image data is damaged or truncated ({exc})") from None
         except (
-            OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError,
+            OSError, SyntaxError, EOFError, IndexError, KeyError, TypeError,
             ArithmeticError, struct.error, zlib.error,
         ) as exc:
             # Pillow signals truncated and corrupt data with a mix of these (struct.error: a GIF
             # block cut short, found by fuzzing).
             raise UnreadableImage(f"the image data is damaged or truncated ({exc})") from None
+
+
+def _oversized_png_chunk(data: bytes) -> str:
+    """Why Pillow refused the PNG `data`: its colour profile, or else its text, unpacks past its bound."""
+    limit = PngImagePlugin.MAX_TEXT_CHUNK
+    position = 8
+    while position + 8 <= len(data):
+        length, kind = struct.unpack_from(">I4s", data, position)
+        if kind == b"iCCP":
+            body = data[position + 8 : position + 8 + length]
+            try:
+                unpacked = zlib.decompressobj().decompress(body[body.find(b"\0") + 2 :], limit + 1)
+            except zlib.error:
+                unpacked = b""
+            if len(unpacked) > limit:
+                return (f"its colour profile (ICC) unpacks to more than {limit >> 20} MB, far more than a real one "
+                        "(a few KB), so it was not read and nothing was written; save the photo again without it")
+        position += 12 + length
+    return (f"its text metadata unpacks to more than this tool reads ({limit >> 20} MB a chunk, "
+            f"{PngImagePlugin.MAX_TEXT_MEMORY >> 20} MB in all), so it was not read and nothing was written; "
+            "save the photo again without it")
 
 
 @contextmanager

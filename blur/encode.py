@@ -129,7 +129,8 @@ def atomic_output(destination: Path, *, overwrite: bool = False, private: bool =
     """A temporary path in the destination folder to write a file to; when the block ends without
     an exception (Ctrl-C included), the file is flushed to disk and linked (or, with `overwrite`,
     renamed) into place as `destination`. Otherwise, or if that fails, it is deleted: nothing is left.
-    Permissions as for `write_atomically`."""
+    An OSError in the block (a full disk while a video is written) becomes an OutputError naming
+    `destination`. Permissions as for `write_atomically`."""
     folder = destination.parent
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -144,7 +145,10 @@ def atomic_output(destination: Path, *, overwrite: bool = False, private: bool =
             raise OutputError(f"cannot write {destination.name} ({exc.strerror or exc})") from None
         finally:
             os.close(fd)
-        yield Path(temporary)
+        try:
+            yield Path(temporary)
+        except OSError as exc:
+            raise OutputError(f"cannot write {destination.name} ({exc.strerror or exc})") from None
         try:
             with open(temporary, "rb+") as handle:
                 os.fsync(handle.fileno())

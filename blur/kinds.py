@@ -39,9 +39,11 @@ READ_VIDEO_EXTENSIONS = frozenset({".3gp", ".m4v", ".mkv", ".mov", ".mp4", ".web
 """Videos read (blur.video): the containers phones and messaging apps write."""
 
 VIDEO_EXTENSIONS = frozenset({
-    ".3g2", ".3gp", ".avi", ".flv", ".insv", ".m2ts", ".m4v", ".mkv", ".mov", ".mp4", ".mpeg", ".mpg", ".mts",
-    ".mxf", ".ogv", ".qt", ".ts", ".vob", ".webm", ".wmv",
+    ".3g2", ".3gp", ".amv", ".asf", ".avi", ".dif", ".divx", ".dv", ".dvr-ms", ".f4v", ".flv", ".insv", ".m2t",
+    ".m2ts", ".m2v", ".m4v", ".mjpeg", ".mjpg", ".mkv", ".mov", ".mp4", ".mpeg", ".mpg", ".mts", ".mxf", ".ogm",
+    ".ogv", ".qt", ".rm", ".rmvb", ".tod", ".ts", ".vob", ".vro", ".webm", ".wmv", ".wtv", ".y4m",
 })
+"""Videos, read or not (camcorder DV, Windows TV recordings, RealMedia, ...): a video not read is counted as one."""
 
 DESCRIPTIONS = {
     Kind.RAW: "a camera raw file",

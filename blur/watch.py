@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Protocol
 
-from .batch import OUTPUT_TAG, Job, Outcome, Status, expected_extension, run_job, write_report
+from .batch import OUTPUT_TAG, Job, Outcome, Status, expected_extension, leads_outside, run_job, write_report
 from .decode import IMAGE_EXTENSIONS
 from .detect import Detector
-from .encode import write_atomically
+from .encode import remove_stale_temporaries, write_atomically
 from .errors import BlurError, OutputError
 from .kinds import READ_VIDEO_EXTENSIONS
 from .names import key_folder, random_stem
@@ -163,7 +163,8 @@ def watch_folder(
 
     After each photo, the state and the report (blur-report.json, all photos so far, also across
     restarts) are rewritten atomically in `records_folder(out_dir, random_names)`. `stop` is checked
-    between photos: the current photo is always finished, so nothing is left half-done.
+    between photos: the current photo is always finished, so nothing is left half-done. What a killed
+    run left (its temporary files) is removed from a folder before anything is written there.
     """
     in_dir, out_dir = Path(in_dir), Path(out_dir)
     if not in_dir.is_dir():
@@ -177,6 +178,7 @@ def watch_folder(
     state = WatchState(records)
     tracker = SettleTracker(settle)
     detector: Detector | None = None
+    cleaned: set[Path] = set()  # folders rid of what a killed run left (see remove_stale_temporaries)
     while not stop.is_set():
         for relative in tracker.settled(scan(in_dir, skip=out_dir)):
             if stop.is_set():
@@ -186,7 +188,12 @@ def watch_folder(
             if fingerprint is None or state.handled(relative, fingerprint):
                 continue
             detector = detector or settings.load_detector()
-            job = Job(source, _destination(relative, source, out_dir, random_names))
+            outside = leads_outside(source, in_dir)
+            job = Job(source, _destination(relative, source, out_dir, random_names),
+                      "is a link to a file outside the watched folder, which is not followed" if outside else None)
+            for folder in {job.destination.parent, records} - cleaned:
+                remove_stale_temporaries(folder)
+                cleaned.add(folder)
             outcome = run_job(job, settings, overwrite=state.seen_before(relative), detector=detector, stop=stop)
             if outcome is None:  # stopped in the middle of a video: nothing of it written, retried next time
                 return

@@ -45,6 +45,16 @@ def test_random_names_hide_file_and_folder_names(folder, tmp_path):
     assert [d.suffix for d in destinations] == [".jpg", ".png"]
 
 
+def test_inputs_that_would_share_an_output_name_say_which_input_got_it(tmp_path, face_pixels):
+    for name in ("IMG_1.jpg", "IMG_1.jpeg", "IMG_1.JPG", "IMG_1.jpe"):
+        write_photo(tmp_path / name, face_pixels)
+    jobs = sorted(plan_jobs([tmp_path], tmp_path / "out"), key=lambda job: job.problem is not None)
+    first = jobs[0].source
+    assert jobs[0].problem is None and [job.problem for job in jobs[1:]] == [
+        f"another input ({first}) writes the same output name, IMG_1.blurred.jpg; nothing was written: "
+        "rename one of them"] * 3
+
+
 def test_our_own_outputs_are_not_picked_up_again(folder):
     list(run_batch(plan_jobs([folder]), workers=1))
     assert [j.source.name for j in plan_jobs([folder])] == ["a.jpg", "b.png"]

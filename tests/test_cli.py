@@ -192,6 +192,15 @@ def test_files_that_are_not_photos_are_counted_and_listed_in_the_report(photos, 
     assert json.loads(report.read_text())["summary"]["not read"] == 4
 
 
+@pytest.mark.parametrize("name", ["tape.dv", "recording.wtv", "clip.rm", "clip.rmvb", "film.asf", "tv.dvr-ms"])
+def test_videos_in_other_formats_are_counted_as_videos_not_read(tmp_path, name):
+    (tmp_path / name).write_bytes(b"not read")
+    _, _, err = run(str(tmp_path))
+    assert "Not read: 1 video in a format not read: convert it to MP4" in err, err
+    code, out, _ = run(str(tmp_path / name))
+    assert code == ExitStatus.SOME_FAILED and "a video in a format this tool does not read" in out, out
+
+
 def test_a_raw_file_given_by_name_fails_clearly(photos):
     (photos / "IMG_1.dng").write_bytes(b"II*\x00\x08\x00\x00\x00")
     code, out, _ = run(str(photos / "IMG_1.dng"))

@@ -6,6 +6,7 @@ import io
 import subprocess
 import sys
 import textwrap
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +44,20 @@ def test_decompression_bombs_are_refused_as_too_large_or_unreadable(name):
     if name != "bomb-png-ztxt":  # a bomb in a text chunk is damage, not a too-large image
         assert caught.type is ImageTooLarge
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("kind, body, reason", [
+    (b"iCCP", b"ICC profile\x00\x00", "its colour profile (ICC) unpacks to more than 1 MB"),
+    (b"zTXt", b"Comment\x00\x00", "its text metadata unpacks to more than this tool reads (1 MB a chunk"),
+])
+def test_a_png_refused_for_an_oversized_profile_or_text_says_which(kind, body, reason):
+    """Pillow refuses a compressed chunk that unpacks to over 1 MB: the message names the chunk, not the image data."""
+    photo = io.BytesIO()
+    Image.new("RGB", (32, 24), (90, 120, 150)).save(photo, "PNG")
+    data = hostile._insert_png_chunk(photo.getvalue(), hostile.png_chunk(kind, body + zlib.compress(bytes(2 << 20), 9)))
+    with pytest.raises(UnreadableImage) as caught:
+        decode_photo(data)
+    assert str(caught.value).startswith(reason) and "image data" not in str(caught.value)
 
 
 def test_decompression_bombs_are_refused_before_any_large_allocation():

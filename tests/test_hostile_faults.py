@@ -18,6 +18,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 from PIL import Image
@@ -128,6 +129,48 @@ def test_injected_write_errors_fail_only_the_photos_they_hit(tmp_path, monkeypat
     assert hostile.snapshot(tmp_path / "in") == before
 
 
+def noisy_video(path: Path, frames: int = 30) -> Path:
+    """A video that does not compress much (about 200 KB), so that it fills a small disk."""
+    from video_helpers import write_video
+
+    rng = np.random.default_rng(0)
+    return write_video(path, [rng.integers(0, 256, (120, 160, 3), dtype=np.uint8) for _ in range(frames)])
+
+
+def test_a_full_disk_during_a_video_says_so_as_for_photos_and_leaves_no_partial_file(tmp_path):
+    (tmp_path / "in").mkdir()
+    noisy_video(tmp_path / "in" / "clip.mp4")
+    with tmpfs(tmp_path / "out", "24k") as out:
+        status, stdout, _ = hostile.run_cli([tmp_path / "in", "-o", out])
+        assert os.listdir(out) == []
+    assert status == 1
+    assert stdout.splitlines() == [f"FAILED   {tmp_path / 'in' / 'clip.mp4'}: cannot write clip.blurred.mp4 "
+                                   "(No space left on device)"]
+
+
+def test_an_injected_write_error_during_a_video_says_so_as_for_photos(tmp_path, monkeypatch):
+    """Without mount rights: the disk fills up at the fifth frame."""
+    from blur.video.encode import VideoWriter
+
+    (tmp_path / "in").mkdir()
+    noisy_video(tmp_path / "in" / "clip.mp4")
+    write_frame = VideoWriter.write_frame
+
+    def filling(writer, pixels):
+        filling.calls += 1
+        if filling.calls == 5:
+            raise av.error.OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        write_frame(writer, pixels)
+
+    filling.calls = 0
+    monkeypatch.setattr(VideoWriter, "write_frame", filling)
+    status, stdout, _ = hostile.run_cli([tmp_path / "in", "-o", tmp_path / "out"])
+    assert status == 1
+    assert stdout.splitlines() == [f"FAILED   {tmp_path / 'in' / 'clip.mp4'}: cannot write clip.blurred.mp4 "
+                                   "(No space left on device)"]
+    assert os.listdir(tmp_path / "out") == []
+
+
 def test_a_report_that_cannot_be_written_is_said_and_changes_the_exit_status(tmp_path):
     photo_folder(tmp_path / "in", 1)
     (tmp_path / "report-is-a-folder.json").mkdir()
@@ -178,6 +221,28 @@ def test_a_batch_starts_by_removing_what_a_killed_run_left_behind(tmp_path):
     status, _, _ = hostile.run_cli([tmp_path / "in", "-o", tmp_path / "out", "-j", "1"])
     assert status == 0 and not leftover.exists()
     assert len(assert_valid_outputs(tmp_path / "out")) == 1
+
+
+def test_a_video_killed_mid_write_leaves_its_temporary_and_the_next_run_removes_it(tmp_path):
+    """kill -9 cannot be cleaned up after: the hidden .part stays until the next run in that folder."""
+    (tmp_path / "in").mkdir()
+    noisy_video(tmp_path / "in" / "clip.mp4", frames=300)
+    out = tmp_path / "out"
+    process = subprocess.Popen(BLUR + [str(tmp_path / "in"), "-o", str(out)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while not hostile.temporaries(out) and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)  # until the video's temporary file is there
+    finally:
+        process.kill()
+        process.communicate()
+    (leftover,) = hostile.temporaries(out)
+    assert Path(leftover).name.startswith(f".blur-{process.pid}-") and not (out / "clip.blurred.mp4").exists()
+    (tmp_path / "in" / "clip.mp4").write_bytes(b"")  # quick to fail: the run only has to start
+    status, stdout, _ = hostile.run_cli([tmp_path / "in", "-o", out])
+    assert status == 1 and "clip.mp4" in stdout
+    assert hostile.temporaries(out) == []
 
 
 # --- Worker processes killed mid-batch ----------------------------------------------------------

@@ -106,6 +106,25 @@ def test_a_folder_full_of_trouble_fails_each_bad_file_alone(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["in", "out", "report.json"]
 
 
+def test_a_file_link_leading_out_of_the_folder_given_is_not_followed_as_folder_links_are_not(tmp_path):
+    """A folder from someone else (an archive, a shared drive) may link to a photo of yours elsewhere:
+    its copy would land in what you post. Links that stay inside the folder are followed."""
+    (tmp_path / "private").mkdir()
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "private" / "me.jpg").write_bytes(hostile.seeds()["jpeg"][0])
+    (tmp_path / "shared" / "crowd.jpg").write_bytes(hostile.seeds()["jpeg"][0])
+    os.symlink("../private/me.jpg", tmp_path / "shared" / "from-archive.jpg")
+    os.symlink(tmp_path / "shared" / "crowd.jpg", tmp_path / "shared" / "same-crowd.jpg")
+    status, stdout, _ = hostile.run_cli([tmp_path / "shared", "-o", tmp_path / "out", "-j", "1"])
+    lines = sorted(stdout.splitlines(), key=lambda line: line.split()[1])
+    assert status == 1 and [line.split()[0] for line in lines] == ["done", "FAILED", "done"], stdout
+    assert lines[1] == (f"FAILED   {tmp_path / 'shared' / 'from-archive.jpg'}: is a link to a file outside the "
+                        "folder given, which is not followed; give that file itself to include it")
+    assert sorted(os.listdir(tmp_path / "out")) == ["crowd.blurred.jpg", "same-crowd.blurred.jpg"]
+    status, stdout, _ = hostile.run_cli([tmp_path / "shared" / "from-archive.jpg", "-o", tmp_path / "out", "-j", "1"])
+    assert status == 0 and stdout.startswith("done")  # named on the command line: followed
+
+
 def test_weird_names_are_printed_escaped_and_kept_in_the_output_name_and_reports(tmp_path):
     (tmp_path / "in").mkdir()
     name = WEIRD_NAMES[0]
@@ -257,6 +276,7 @@ def test_a_mislabelled_photo_cannot_take_the_output_name_of_another(tmp_path):
         lines = sorted(stdout.splitlines(), key=lambda line: line.split()[1])
         assert status == 1
         assert lines[0].startswith("skipped" if run else "done") and "a.jpg" in lines[0]
-        assert lines[1].startswith("FAILED") and "a.png: another input writes the same output name" in lines[1]
+        assert lines[1].startswith("FAILED") and (f"a.png: another input ({tmp_path / 'in' / 'a.jpg'}) writes the "
+                                                  "same output name, a.blurred.png") in lines[1]
         assert lines[2].startswith("skipped" if run else "done") and "b.blurred.jpg" in lines[2]
     assert sorted(os.listdir(tmp_path / "in")) == ["a.blurred.png", "a.jpg", "a.png", "b.blurred.jpg", "b.png"]

@@ -256,6 +256,33 @@ def test_an_idle_connection_is_closed(photo_path):
         server.stop()
 
 
+def test_a_request_trickling_in_is_cut_off_once_its_time_is_up(photo_path):
+    """Bytes every 0.1 s keep a connection from being idle; the whole request still has a time limit."""
+    server = ReviewServer(ReviewSession([photo_path]), idle_timeout=5, request_timeout=1)
+    server.start()
+    request = (f"PUT /{server.token}/api/photos/0 HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+               "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n" + "{" + " " * 98 + "}").encode()
+    try:
+        for cut_in in ("headers", "body"):
+            with socket.create_connection(("127.0.0.1", server.port), timeout=10) as connection:
+                started, answer = time.monotonic(), None
+                sent = 0 if cut_in == "headers" else request.index(b"\r\n\r\n") + 4
+                connection.sendall(request[:sent])
+                connection.settimeout(0.1)  # the pace of the trickle: one byte, or the server's answer, every 0.1 s
+                while answer is None and sent < len(request) - 1 and time.monotonic() - started < 10:
+                    connection.sendall(request[sent : sent + 1])
+                    sent += 1
+                    try:
+                        answer = connection.recv(4096)
+                    except TimeoutError:
+                        pass
+                waited = time.monotonic() - started
+                assert answer is not None and 0.9 < waited < 4, (cut_in, waited, sent)  # not the 5-s idle limit
+                assert answer == b"" if cut_in == "headers" else answer.startswith(b"HTTP/1.0 400")
+    finally:
+        server.stop()
+
+
 def test_each_refused_request_logs_one_line_without_the_token(server, caplog, capfd):
     with caplog.at_level(logging.INFO, logger="blur.review"):
         raw(server, "PUT", "api/photos/0", b'{"regions": [{"keep": "false"}]}')

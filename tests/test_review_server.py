@@ -7,6 +7,7 @@ import io
 import json
 import os
 import shutil
+import socket
 import threading
 import time
 from pathlib import Path
@@ -86,6 +87,32 @@ def test_refuses_a_token_that_is_nearly_right(server):
 def test_refuses_a_foreign_host_header(server, host):
     status, _, body = call(server, "GET", "api/photos", headers={"Host": host.format(port=server.port)})
     assert status == 403 and b"regions" not in body
+
+
+def answer_to(server, request: str) -> bytes:
+    """The server's whole answer to exactly these request bytes ({port} and {token} filled in)."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as connection:
+        connection.sendall(request.format(port=server.port, token=server.token).encode())
+        connection.shutdown(socket.SHUT_WR)
+        return b"".join(iter(lambda: connection.recv(65536), b""))
+
+
+@pytest.mark.parametrize("target", ["http://evil.example/{token}/api/photos", "//evil.example/{token}/api/photos",
+                                    "http://127.0.0.1:{port}/{token}/api/photos"])
+def test_refuses_a_request_target_naming_a_host(server, target):
+    """The page asks for paths; a full address in the request line (as a proxy gets) is no request of its."""
+    answer = answer_to(server, f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{{port}}\r\nConnection: close\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.0 403") and b"photos" not in answer.partition(b"\r\n\r\n")[2]
+
+
+@pytest.mark.parametrize("hosts", [("127.0.0.1:{port}", "evil.example"), ("evil.example", "127.0.0.1:{port}"),
+                                   ("127.0.0.1:{port}", "127.0.0.1:{port}")])
+def test_refuses_a_second_host_header(server, hosts):
+    lines = "".join(f"Host: {host}\r\n" for host in hosts)
+    answer = answer_to(server, f"GET /{{token}}/api/photos HTTP/1.1\r\n{lines}Connection: close\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.0 403") and b"photos" not in answer.partition(b"\r\n\r\n")[2]
+    one = answer_to(server, "GET /{token}/api/photos HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n")
+    assert one.startswith(b"HTTP/1.0 200")
 
 
 def test_accepts_localhost_as_host(server):

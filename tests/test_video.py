@@ -22,10 +22,12 @@ from blur.detect import Detection, load_detector
 from blur.errors import InvalidSetting, UnreadableVideo, VerificationFailed, VideoTooLong
 from blur.pipeline import Settings
 from blur.video import VideoLimits, VideoSettings, anonymise_video_file
+from blur.video.decode import VideoReader
 from blur.video.pipeline import Stopped, snapped
 from blur.video.verify import find_box_problems, find_forbidden_bytes, find_sei_units, verify_video_output, walk_boxes
 from blur_cli.main import main
-from video_helpers import (all_markers, astronaut_face, background, moving_face_frames, write_video)
+from video_helpers import (all_markers, astronaut_face, background, cut_short, moving_face_frames, trimmed,
+                           write_video)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -141,6 +143,41 @@ def test_an_encoder_name_is_found_in_the_boxes_but_chance_bytes_in_the_pictures_
     named = tmp_path / "named.mp4"
     named.write_bytes(bytes(data) + struct.pack(">I4s", 16, b"free") + b"Lavf60.3")
     assert [f.detail for f in find_forbidden_bytes(named)] == ["Lavf"]
+
+
+def box(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I4s", 8 + len(payload), kind) + payload
+
+
+def with_boxes_in_moov(path: Path, extra: bytes) -> Path:
+    """The MOV at `path` (its `moov` box last, as FFmpeg writes it) with `extra` boxes added inside `moov`."""
+    data = bytearray(path.read_bytes())
+    with open(path, "rb") as handle:
+        moov = next(b for b in walk_boxes(handle) if b.path == "moov")
+    assert moov.offset + moov.size == len(data)
+    data[moov.offset : moov.offset + 4] = struct.pack(">I", moov.size + len(extra))
+    path.write_bytes(bytes(data) + extra)
+    return path
+
+
+def test_quicktime_tags_and_user_data_ends_are_read_as_quicktime_writes_them(tmp_path):
+    """Apple's `meta` holds its boxes straight after its header (ISO's has 4 more bytes), as phones and
+    exiftool write it; QuickTime ends a user data list with 4 zero bytes. Neither is a damaged file."""
+    source = write_video(tmp_path / "clip.mov", moving_face_frames(4, 120, 160, 48, 1)[0], format="mov")
+    before = find_box_problems(source)
+    key = b"com.apple.quicktime.location.ISO6709"
+    meta = box(b"meta", box(b"hdlr", bytes(8) + b"mdta" + bytes(12))
+                        + box(b"keys", bytes(4) + struct.pack(">I", 1) + box(b"mdta", key))
+                        + box(b"ilst", box(struct.pack(">I", 1), box(b"data", struct.pack(">II", 1, 0) + b"+12.3456+065.4321/"))))
+    path = with_boxes_in_moov(source, meta + box(b"udta", bytes(4)))
+    findings = find_box_problems(path)
+    assert {(f.kind, f.detail) for f in findings} >= {("tags", "moov/meta/keys"),
+                                                      ("tags (title, location, dates, device, software, ...)",
+                                                       "moov/meta/ilst")}
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["check", "--no-faces", str(path)], out, err) == 1
+    assert "moov/meta/ilst" in out.getvalue() and "damaged" not in out.getvalue()
+    assert [f for f in findings if not f.detail.startswith("moov/meta")] == before  # the ended user data is no finding
 
 
 def test_sei_units_are_found_in_a_plain_x264_video_and_not_in_ours(tmp_path):
@@ -403,3 +440,106 @@ def test_check_says_a_video_it_cannot_open_is_unreadable(tmp_path):
 
     with pytest.raises(UnreadableVideo, match="cannot read this file"):
         check_video(tmp_path / "missing.mp4")
+
+
+# --- cut short -----------------------------------------------------------------------------------
+
+
+FRAGMENTED = {"movflags": "frag_keyframe+empty_moov"}
+
+
+@pytest.mark.parametrize("name, options, kept", [("clip.mkv", None, 0.5), ("clip.mkv", None, 0.9),
+                                                 ("clip.mp4", FRAGMENTED, 0.5), ("clip.mp4", FRAGMENTED, 0.9)])
+def test_a_cut_mkv_or_fragmented_mp4_fails_with_nothing_written(tmp_path, name, options, kept):
+    """An MKV and a fragmented MP4 do not list every picture up front: cut short (a copy in progress),
+    they fail by the time they declare or the pictures their last fragment lists, in `blur` and in a batch."""
+    (tmp_path / "whole").mkdir()
+    (tmp_path / "in").mkdir()
+    whole = write_video(tmp_path / "whole" / name, moving_face_frames(60, 120, 160, 48, 1)[0], rate=15,
+                        audio=True, options=options)
+    cut = cut_short(whole, kept, tmp_path / "in" / name)
+    with pytest.raises(UnreadableVideo, match="truncated video: only"):
+        anonymise_video_file(cut, tmp_path / "out.mp4", detector=Fixed())
+    (outcome,) = run_batch(plan_jobs([tmp_path / "in"], tmp_path / "out"), workers=1)
+    assert outcome.status is Status.FAILED and "truncated video: only" in outcome.error
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == [whole, cut]
+    assert anonymise_video_file(whole, tmp_path / "whole.mp4", detector=Fixed()).frames == 60
+
+
+def read_all(path: Path) -> int:
+    with VideoReader(path) as reader:
+        return sum(kind == "video" for kind, _, _ in reader.packets())
+
+
+JITTER = [0.0] + list(np.cumsum(np.random.default_rng(3).uniform(0.5, 1.8, 29) / 30))
+"""Frame times of a phone's variable frame rate: 15 to 54 frames a second."""
+
+
+@pytest.mark.parametrize("name, options", [
+    ("sound longer.mkv", {"audio": True, "more_sound": 0.5}),
+    ("variable rate.mkv", {"times": JITTER}),
+    ("variable rate, sound longer.webm", {"codec": "libvpx-vp9", "times": JITTER}),
+    ("fragmented, sound longer.mp4", {"audio": True, "more_sound": 0.5, "options": FRAGMENTED}),
+    ("variable rate, sound longer.mov", {"audio": True, "more_sound": 0.5, "times": JITTER}),
+])
+def test_whole_videos_that_end_a_little_before_their_container_says_are_read(tmp_path, name, options):
+    """Sound that outlasts the pictures, and a last frame whose time is its own, are not a cut."""
+    path = write_video(tmp_path / name, moving_face_frames(30, 120, 160, 48, 1)[0], **options)
+    assert read_all(path) == 30
+
+
+def test_a_video_trimmed_by_an_edit_list_is_read_although_its_index_lists_more_pictures(tmp_path):
+    """Cut without re-encoding, a video keeps the pictures from the keyframe before the cut, which its
+    edit list skips: they are in the file, and the video is whole."""
+    source = write_video(tmp_path / "source.mp4", moving_face_frames(30, 120, 160, 48, 1)[0])
+    path = trimmed(source, 0.4, tmp_path / "trimmed.mp4")
+    with av.open(str(path)) as container:
+        assert container.streams.video[0].frames == 30  # all listed, 12 of them before the cut
+    assert read_all(path) == 18
+    assert anonymise_video_file(path, tmp_path / "out.mp4", detector=Fixed()).frames == 18
+
+
+# --- files with no video picture -----------------------------------------------------------------
+
+
+def sound_only(path: Path, format: str, cover: bool = False) -> Path:
+    """A file holding a second of sound (an M4A, an MKV of a recording); with `cover`, cover art too."""
+    with av.open(str(path), "w", format=format) as container:
+        sound = container.add_stream("aac", rate=16000, layout="mono")
+        if cover:  # a picture stream marked as the cover: one JPEG, no video
+            art = container.add_stream("mjpeg", rate=1)
+            art.width, art.height, art.pix_fmt = 64, 64, "yuvj420p"
+            art.disposition = av.stream.Disposition.attached_pic
+            picture = av.VideoFrame.from_ndarray(np.zeros((64, 64, 3), np.uint8), format="rgb24")
+            container.mux(art.encode(picture.reformat(format="yuvj420p")) + art.encode())
+        for _ in range(16):
+            chunk = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            chunk.sample_rate = 16000
+            container.mux(sound.encode(chunk))
+        container.mux(sound.encode())
+    return path
+
+
+def camera_raw_like(path: Path) -> Path:
+    """An ISO-BMFF file of a brand no player knows, whose one track holds pictures in a coding no
+    decoder knows, as a Canon CR3 (renamed .mov) does."""
+    made = write_video(path.with_suffix(".tmp.mp4"), moving_face_frames(4, 120, 160, 48, 1)[0])
+    data = made.read_bytes().replace(b"ftypisom", b"ftypcrx ", 1).replace(b"avc1", b"CRAW")
+    made.unlink()
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize("name", ["IMG_0001.mov", "song.mp4", "album.mp4", "recording.mkv"])
+def test_a_file_with_no_video_picture_fails_with_one_clear_line_in_blur_and_check(tmp_path, name):
+    path = {"IMG_0001.mov": lambda p: camera_raw_like(p), "song.mp4": lambda p: sound_only(p, "mp4"),
+            "album.mp4": lambda p: sound_only(p, "mp4", cover=True),
+            "recording.mkv": lambda p: sound_only(p, "matroska")}[name](tmp_path / name)
+    out, err = io.StringIO(), io.StringIO()
+    assert main([str(path)], out, err) == 1
+    assert out.getvalue().splitlines() == [f"FAILED   {path}: no video picture in this file"]
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["check", str(path)], out, err) == 1
+    assert out.getvalue().splitlines() == [f"ERROR    {path}: no video picture in this file"]
+    assert "0 clean, 0 with something found, 1 could not be checked" in err.getvalue()
+    assert [p.name for p in tmp_path.iterdir()] == [name]

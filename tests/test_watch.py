@@ -17,6 +17,7 @@ from PIL import Image
 from blur.batch import Status
 from blur.watch import REPORT_NAME, STATE_NAME, Fingerprint, SettleTracker, is_candidate, records_folder, watch_folder
 from conftest import unlinked_size
+from video_helpers import moving_face_frames, write_video
 
 SAMPLES = Path(__file__).parent.parent / "samples"
 WAIT = 60.0  # generous: the machine running the tests may be busy
@@ -162,6 +163,53 @@ def test_a_failed_photo_is_retried_after_restart_and_a_new_version_replaces_its_
     assert digest(out_dir / "a.blurred.jpg") != old_copy
     with Image.open(out_dir / "a.blurred.jpg") as copy:
         assert unlinked_size(copy.size, Image.open(in_dir / "a.jpg").size)
+
+
+def test_a_video_whose_copy_stalls_half_way_fails_with_nothing_written_and_is_done_once_whole(tmp_path):
+    """Taken once it stops growing, as photos are: half an MKV is refused as cut short (its header
+    declares the whole length), and the whole video is done when the rest arrives."""
+    in_dir, out_dir = tmp_path / "in", tmp_path / "out"
+    in_dir.mkdir()
+    whole = write_video(tmp_path / "clip.mkv", moving_face_frames(60, 120, 160, 48, 1)[0], rate=15).read_bytes()
+    (in_dir / "clip.mkv").write_bytes(whole[: len(whole) // 2])
+    stop = threading.Event()
+    outcomes = []
+    for outcome in watch_folder(in_dir, out_dir, settle=0.2, interval=0.05, stop=stop):
+        outcomes.append(outcome)
+        if len(outcomes) == 1:
+            assert outcome.status is Status.FAILED and "truncated video: only" in outcome.error, outcome.error
+            assert outputs(out_dir) == []
+            with open(in_dir / "clip.mkv", "ab") as copy:  # the copy goes on
+                copy.write(whole[len(whole) // 2 :])
+        else:
+            stop.set()
+    assert outcomes[1].status is Status.DONE and outcomes[1].video["frames"] == 60
+    assert outputs(out_dir) == ["clip.blurred.mp4"]
+
+
+def test_watch_removes_the_temporaries_a_killed_run_left_behind(tmp_path):
+    """After kill -9 (a video takes minutes: the likeliest moment), a restart cleans up, as a batch does."""
+    in_dir, out_dir = tmp_path / "in", tmp_path / "out"
+    small_photo("astronaut.jpg", in_dir / "day1" / "a.jpg")
+    (out_dir / "day1").mkdir(parents=True)
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()  # its process id is free now
+    leftovers = [out_dir / "day1" / f".blur-{child.pid}-clip1234.part", out_dir / f".blur-{child.pid}-state123.part"]
+    for leftover in leftovers:
+        leftover.write_bytes(b"half a video")
+    assert [o.status for o in run_until(in_dir, out_dir, 1)] == [Status.DONE]
+    assert [p for p in leftovers if p.exists()] == []
+
+
+def test_a_file_link_leading_out_of_the_watched_folder_is_not_followed(tmp_path):
+    """Others drop files into a hot folder: a link there to a photo elsewhere must not publish its copy."""
+    in_dir, out_dir = tmp_path / "in", tmp_path / "out"
+    small_photo("astronaut.jpg", tmp_path / "private" / "me.jpg")
+    in_dir.mkdir()
+    (in_dir / "drop.jpg").symlink_to(tmp_path / "private" / "me.jpg")
+    (outcome,) = run_until(in_dir, out_dir, 1)
+    assert outcome.status is Status.FAILED and "a link to a file outside the watched folder" in outcome.error
+    assert outputs(out_dir) == []
 
 
 def test_a_file_is_settled_only_after_it_stops_changing():

@@ -54,14 +54,20 @@ def moving_face_frames(count: int, height: int = 240, width: int = 320, size: in
 
 
 def write_video(path: Path, frames, *, rate: int = 30, rotation: int = 0, planted: bool = False,
-                audio: bool = False, format: str | None = None, codec: str = "libx264") -> Path:
+                audio: bool = False, format: str | None = None, codec: str = "libx264",
+                options: dict | None = None, times: list[float] | None = None, more_sound: float = 0.0) -> Path:
     """Encode RGB `frames` to `path`. With `planted`, every kind of metadata in MARKERS goes in too:
     container tags, a creation time, a video handler name, chapters, a data track and (with `audio`)
-    an audio track with a title tag. `rotation`: the display matrix, degrees counter-clockwise."""
-    container = av.open(str(path), "w", format=format)
+    an audio track with a title tag. `rotation`: the display matrix, degrees counter-clockwise.
+    `options`: the muxer's (fragmented MP4: {"movflags": "frag_keyframe+empty_moov"}); `times`: each
+    frame's time in seconds (a variable frame rate); `more_sound`: seconds of sound after the pictures."""
+    container = av.open(str(path), "w", format=format, options=options or {})
     height, width = frames[0].shape[:2]
     video = container.add_stream(codec, rate=rate)
     video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+    time_base = Fraction(1, 90000) if times is not None else Fraction(1, rate)
+    if times is not None:
+        video.codec_context.time_base = time_base
     if rotation:
         video.set_display_rotation(rotation)
     sound = container.add_stream("aac", rate=16000, layout="mono") if audio else None
@@ -83,8 +89,8 @@ def write_video(path: Path, frames, *, rate: int = 30, rotation: int = 0, plante
                                  "metadata": {"title": MARKERS["chapter"]}}])
     for i, pixels in enumerate(frames):
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format="rgb24")
-        frame.pts = i
-        frame.time_base = Fraction(1, rate)
+        frame.pts = round(times[i] / time_base) if times is not None else i
+        frame.time_base = time_base
         for packet in video.encode(frame):
             container.mux(packet)
         if sound is not None:
@@ -102,10 +108,37 @@ def write_video(path: Path, frames, *, rate: int = 30, rotation: int = 0, plante
     for packet in video.encode():
         container.mux(packet)
     if sound is not None:
+        for i in range(round(more_sound * rate)):
+            chunk = av.AudioFrame.from_ndarray(np.zeros((1, 16000 // rate), np.float32), format="fltp", layout="mono")
+            chunk.sample_rate = 16000
+            for packet in sound.encode(chunk):
+                container.mux(packet)
         for packet in sound.encode():
             container.mux(packet)
     container.close()
     return path
+
+
+def cut_short(path: Path, fraction: float, to: Path) -> Path:
+    """The first `fraction` of the file at `path`, as a copy cut short in transfer would be."""
+    data = path.read_bytes()
+    to.write_bytes(data[: int(len(data) * fraction)])
+    return to
+
+
+def trimmed(path: Path, seconds: float, to: Path) -> Path:
+    """The video at `path` without its first `seconds`, cut without re-encoding as editors and phones do:
+    the pictures from the keyframe before the cut stay in the file, and an edit list says to skip them."""
+    with av.open(str(path)) as source, av.open(str(to), "w", format="mp4") as output:
+        original = source.streams.video[0]
+        copy = output.add_stream_from_template(original)
+        cut = round(seconds / original.time_base)
+        for packet in source.demux(original):
+            if packet.dts is None:  # the empty packet that ends the stream
+                continue
+            packet.pts, packet.dts, packet.stream = packet.pts - cut, packet.dts - cut, copy
+            output.mux(packet)
+    return to
 
 
 def all_markers() -> list[bytes]:

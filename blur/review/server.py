@@ -1,25 +1,30 @@
 """The review page's local web server: 127.0.0.1 only, one secret token, no CORS, nothing on disk.
 
-Every request must carry the token as the first part of its path, a Host header naming this
-server (so a DNS-rebinding page cannot reach it through another name) and, if it has one, this
-server's own Origin (so another site's page cannot post to it). Everything else is refused.
+Every request must name a path (never a full address, as proxies get), carry the token as the first
+part of that path, one Host header naming this server (so a DNS-rebinding page cannot reach it
+through another name) and, if it has one, this server's own Origin (so another site's page cannot
+post to it). Everything else is refused.
 The page and its script and style ship inside this package: nothing comes from the network.
 
 Every request is bounded: bodies are read strictly (see `requests`) up to a size cap, the work of
-a preview or export is capped by the session, one preview and one export run at a time, and idle
-connections are closed. Each refused or failed request logs one line on the "blur.review" logger
-(never the token, never a traceback); the library itself prints nothing.
+a preview or export is capped by the session, one preview and one export run at a time, idle
+connections are closed, and a request must arrive whole within a time limit, however slowly it
+trickles in. Each refused or failed request logs one line on the "blur.review" logger (never the
+token, never a traceback); the library itself prints nothing.
 """
 
 from __future__ import annotations
 
 import importlib.resources
+import io
 import json
 import logging
 import re
 import secrets
+import socket
 import sys
 import threading
+import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
@@ -34,6 +39,9 @@ log.addHandler(logging.NullHandler())  # the library prints nothing; `blur revie
 
 IDLE_TIMEOUT = 15.0
 """Seconds a connection may sit without sending or reading anything before it is closed."""
+REQUEST_TIMEOUT = 30.0
+"""Seconds from a request's first byte until all of it (line, headers, body) must have arrived: a client
+trickling a byte at a time is never idle, and would otherwise hold its connection and thread for ever."""
 
 _ASSETS = {
     "": ("index.html", "text/html; charset=utf-8"),
@@ -63,10 +71,12 @@ _SECURITY_HEADERS = {
 class ReviewServer:
     """Serves one ReviewSession on 127.0.0.1 at a free port until `stop()` (or the page's Finish)."""
 
-    def __init__(self, session: ReviewSession, *, port: int = 0, idle_timeout: float = IDLE_TIMEOUT):
+    def __init__(self, session: ReviewSession, *, port: int = 0, idle_timeout: float = IDLE_TIMEOUT,
+                 request_timeout: float = REQUEST_TIMEOUT):
         self.session = session
         self.token = secrets.token_urlsafe(32)
         self.idle_timeout = idle_timeout
+        self.request_timeout = request_timeout
         self._httpd = _HTTPServer(("127.0.0.1", port), _Handler)
         self._httpd.review = self  # type: ignore[attr-defined]
         self.port = self._httpd.server_address[1]
@@ -110,9 +120,11 @@ class ReviewServer:
         while not self._stopping.is_set() and self.session.analyse_next():
             pass
 
-    def refusal(self, host: str | None, origin: str | None, fetch_site: str | None) -> str | None:
-        """Why a request with these headers must be refused, or None if it may go on."""
-        if host not in self.allowed_hosts:
+    def refusal(self, target: str, hosts: list[str], origin: str | None, fetch_site: str | None) -> str | None:
+        """Why a request for `target` with these headers must be refused, or None if it may go on."""
+        if not target.startswith("/") or target.startswith("//"):
+            return "not a path on this server"
+        if len(hosts) != 1 or hosts[0] not in self.allowed_hosts:
             return "wrong host"
         if origin is not None and origin not in self.allowed_origins:
             return "foreign origin"
@@ -153,6 +165,13 @@ class _Handler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         self.timeout = self.review.idle_timeout  # read by StreamRequestHandler.setup: idle sockets close
         super().setup()
+        self.rfile.close()  # the socket stays open: read it with a time limit per request instead
+        self._reader = _TimedReader(self.connection, self.review.idle_timeout, self.review.request_timeout)
+        self.rfile = io.BufferedReader(self._reader)
+
+    def handle_one_request(self) -> None:
+        self._reader.next_request()
+        super().handle_one_request()
 
     def log_message(self, format, *args):  # requests that succeed are not logged; paths may name people
         pass
@@ -160,7 +179,9 @@ class _Handler(BaseHTTPRequestHandler):
     def log_error(self, format, *args):
         """http.server's own refusals (malformed request line, unknown method, timeout): one line."""
         message = self.review.redacted(format % args)
-        if "timed out" in message:
+        if "took too long" in message:
+            log.warning("closed a connection whose request did not arrive whole within %g s", self.review.request_timeout)
+        elif "timed out" in message:
             log.debug("closed an idle connection")
         else:
             log.warning("refused a malformed request: %s", message[:200])
@@ -185,7 +206,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _handle(self, verb: str) -> None:
         review = self.review
         self._what = f"{verb} request"
-        why = review.refusal(self.headers.get("Host"), self.headers.get("Origin"), self.headers.get("Sec-Fetch-Site"))
+        why = review.refusal(self.path, self.headers.get_all("Host") or [], self.headers.get("Origin"),
+                             self.headers.get("Sec-Fetch-Site"))
         url = urlsplit(self.path)
         rest = review.has_token(url.path)
         if why or rest is None:
@@ -319,6 +341,37 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _TooLarge(Exception):
     pass
+
+
+class _TimedReader(io.RawIOBase):
+    """A connection's bytes, where no read waits more than `idle` seconds and a request must arrive
+    whole within `limit` seconds of its first byte (the answer is written with the idle limit alone)."""
+
+    def __init__(self, connection: socket.socket, idle: float, limit: float):
+        self.connection, self.idle, self.limit = connection, idle, limit
+        self.deadline: float | None = None
+
+    def next_request(self) -> None:
+        """The next request's time starts with its first byte."""
+        self.deadline = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        wait = self.idle
+        if self.deadline is not None:
+            wait = min(wait, self.deadline - time.monotonic())
+            if wait <= 0:
+                raise TimeoutError("the request took too long to arrive")
+        self.connection.settimeout(wait)
+        try:
+            count = self.connection.recv_into(buffer)
+        finally:
+            self.connection.settimeout(self.idle)
+        if self.deadline is None:
+            self.deadline = time.monotonic() + self.limit
+        return count
 
 
 def _asset(name: str) -> bytes:

@@ -10,7 +10,7 @@ import av
 from ..check import Finding, find_face_candidates
 from ..detect import Detection, Detector
 from ..errors import BlurError, UnreadableVideo, VerificationFailed
-from .decode import VideoLimits, VideoReader
+from .decode import VideoLimits, VideoReader, picture_stream
 from .verify import find_box_problems, find_forbidden_bytes
 
 SAMPLE_FRAMES = 12
@@ -40,7 +40,8 @@ class VideoCheckReport:
 
 
 def find_video_metadata(path: str | Path) -> list[Finding]:
-    """The metadata, chapters, extra streams and sound in the video at `path`, in words."""
+    """The metadata, chapters, extra streams and sound in the video at `path`, in words; UnreadableVideo
+    if it is no video (no picture in it, or not a container FFmpeg reads)."""
     path = Path(path)
     try:
         with open(path, "rb") as handle:
@@ -55,6 +56,7 @@ def find_video_metadata(path: str | Path) -> list[Finding]:
             findings.append(Finding("a damaged box structure", str(exc)))
     try:
         with av.open(str(path), metadata_errors="ignore") as container:
+            picture_stream(container)
             tags = sorted(set(container.metadata) - BENIGN_TAGS)
             if tags:
                 findings.append(Finding("tags", ", ".join(tags)))

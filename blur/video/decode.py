@@ -1,12 +1,14 @@
 """Decode: a video file as a stream of upright RGB frames (and, on request, its audio), within limits.
 
-Only the first video stream is read, and the first audio stream when audio is kept; nothing else
-in the container (metadata, chapters, cover art, subtitles, timecode or data tracks, other video
-streams) is ever handed on. Frames are turned upright by their display matrix.
+Only the first video stream with pictures is decoded, and the first audio stream when audio is kept;
+nothing else in the container (metadata, chapters, cover art, subtitles, timecode or data tracks,
+other video streams) is ever handed on. Frames are turned upright by their display matrix. A file
+cut short (fewer pictures or sound than its index lists, or less time than it declares) fails whole.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -17,6 +19,14 @@ import numpy as np
 
 from ..errors import UnreadableVideo, VideoTooLong
 
+NO_PICTURE = "no video picture in this file"
+END_SLACK_SECONDS = 0.25
+"""How much earlier than its container declares a video may end before it counts as cut short, where
+the container does not list every picture (MKV, WebM, fragmented MP4). Whole files end up to 0.021 s
+early (benchmarks/video_ends.py: FFmpeg- and PyAV-written MKV, WebM, MP4, MOV and fragmented MP4,
+with sound longer or shorter, variable frame rates, edit lists); a cut that loses less goes unnoticed."""
+END_SLACK_FRAMES = 2
+"""The same in frames at the video's average rate, for slow rates (a time lapse of 1 frame a second)."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +65,28 @@ def _damaged(exc: Exception) -> UnreadableVideo:
     return UnreadableVideo(f"damaged or truncated video, or not a video in a format this tool reads ({reason})")
 
 
+def picture_stream(container: av.container.InputContainer) -> av.VideoStream:
+    """The first video stream whose pictures can be decoded (not cover art); UnreadableVideo if there is none."""
+    for stream in container.streams.video:
+        context = stream.codec_context
+        if context is not None and not stream.disposition & av.stream.Disposition.attached_pic:
+            return stream
+    raise UnreadableVideo(NO_PICTURE)
+
+
+def _later(a: float | None, b: float | None) -> float | None:
+    return a if b is None else b if a is None else max(a, b)
+
+
+def _end_of(item, default_duration: float = 0.0) -> float | None:
+    """Where a packet or frame ends, in seconds: its time plus its duration (or `default_duration`
+    seconds); None without a time."""
+    time = item.pts if item.pts is not None else item.dts
+    if time is None or item.time_base is None:
+        return None
+    return float(time * item.time_base) + (float(item.duration * item.time_base) if item.duration else default_duration)
+
+
 class VideoReader:
     """An open video file: `info`, then `packets()` decoded as ("video", upright RGB, index) and
     ("audio", AudioFrame, None) items in file order. Use as a context manager."""
@@ -70,6 +102,8 @@ class VideoReader:
             raise UnreadableVideo("permission denied") from None
         except (av.FFmpegError, UnicodeDecodeError, ValueError) as exc:
             raise _damaged(exc) from None
+        self.found_seconds: float | None = None
+        """How long the file really is, from where its pictures and other packets end: set once `packets()` ends."""
         try:
             self.info = self._probe(audio)
         except BaseException:
@@ -78,9 +112,7 @@ class VideoReader:
 
     def _probe(self, audio: bool) -> VideoInfo:
         container = self._container
-        if not container.streams.video:
-            raise UnreadableVideo("no video stream in this file")
-        video = container.streams.video[0]
+        video = picture_stream(container)
         video.thread_type = "AUTO"
         self._video = video
         self.audio_stream = container.streams.audio[0] if audio and container.streams.audio else None
@@ -101,10 +133,18 @@ class VideoReader:
                          bool(container.streams.audio))
 
     def packets(self) -> Iterator[tuple[str, object, int | None]]:
-        streams = [self._video] + ([self.audio_stream] if self.audio_stream is not None else [])
+        """The decoded items. At the end, UnreadableVideo if fewer frames or less time could be decoded
+        than the container declares (a file cut short): a caller keeps nothing until this has run."""
         index = 0
+        found = Counter()  # packets read from the file, by stream (pictures an edit list skips included)
+        reach = None  # where the file really ends: the latest end of a picture decoded or another stream's packet
         try:
-            for packet in self._container.demux(streams):
+            for packet in self._container.demux():  # every stream: a file cut short shows in any of them
+                found[packet.stream.index] += bool(packet.size or packet.dts is not None)  # not the final empty one
+                if packet.stream is not self._video:
+                    reach = _later(reach, _end_of(packet))
+                    if packet.stream is not self.audio_stream:
+                        continue
                 for frame in packet.decode():
                     if packet.stream is self.audio_stream:
                         yield "audio", frame, None
@@ -115,6 +155,7 @@ class VideoReader:
                         raise VideoTooLong(f"the video lasts more than {self.limits.max_seconds:.0f} s (the limit)")
                     if frame.width * frame.height > self.limits.max_frame_pixels:
                         raise VideoTooLong(f"a frame of {frame.width}×{frame.height} is over the pixel limit")
+                    reach = _later(reach, _end_of(frame, float(1 / self.info.rate)))
                     pixels = upright(frame.to_ndarray(format="rgb24"), frame.rotation)
                     yield "video", pixels, index
                     index += 1
@@ -122,8 +163,33 @@ class VideoReader:
             raise _damaged(exc) from None
         if index == 0:
             raise UnreadableVideo("damaged or truncated video: no frame could be decoded")
-        if self.info.frames and index < self.info.frames:
-            raise UnreadableVideo(f"truncated video: only {index} of its {self.info.frames} frames could be decoded")
+        # MP4 and MOV list every packet (fragmented: in the fragments read). Pictures and sound only: the
+        # demuxer keeps some data and chapter tracks' packets to itself.
+        for stream in [self._video, *self._container.streams.audio]:
+            listed = len(stream.index_entries)
+            if found[stream.index] < listed:
+                what = "frames" if stream is self._video else "pieces of its sound"
+                raise UnreadableVideo(f"truncated video: only {found[stream.index]} of the {listed} {what} "
+                                      "its index lists are in the file")
+        start = self._container.start_time
+        self.found_seconds = None if reach is None else reach - (start / av.time_base if start is not None else 0.0)
+        if self.info.frames:  # MP4 and MOV list every picture up front, checked above: their times are not needed
+            return
+        declared = self.declared_seconds
+        if declared is not None and self.found_seconds is not None and declared - self.found_seconds > self.end_slack:
+            raise UnreadableVideo(f"truncated video: only {self.found_seconds:.1f} s of its {declared:.1f} s "
+                                  "could be decoded")
+
+    @property
+    def declared_seconds(self) -> float | None:
+        """How long the container says the file is (all its streams), if it says."""
+        duration = self._container.duration
+        return duration / av.time_base if duration and duration > 0 else None
+
+    @property
+    def end_slack(self) -> float:
+        """Seconds a whole file may end before the time its container declares."""
+        return max(END_SLACK_SECONDS, float(END_SLACK_FRAMES / self.info.rate))
 
     def close(self) -> None:
         self._container.close()

@@ -62,6 +62,8 @@ def walk_boxes(handle: BinaryIO, start: int = 0, end: int | None = None, parent:
     while position < end:
         handle.seek(position)
         header = handle.read(8)
+        if parent and end - position < 8 and not header[: end - position].strip(b"\0"):
+            return  # QuickTime ends a list of boxes (user data) with four zero bytes
         if len(header) < 8:
             raise VerificationFailed(f"a box at byte {position} is cut short")
         size, kind = struct.unpack(">I4s", header)
@@ -88,9 +90,12 @@ def walk_boxes(handle: BinaryIO, start: int = 0, end: int | None = None, parent:
 
 
 def _header_bytes(name: str, payload: bytes) -> int:
-    """Bytes before the boxes inside a `name` box: QuickTime sound descriptions of version 1 and 2 are longer."""
+    """Bytes before the boxes inside a `name` box: QuickTime sound descriptions of version 1 and 2 are
+    longer, and QuickTime's `meta` (Apple's tags) holds its boxes straight after its header."""
     if name == "mp4a" and len(payload) >= 10:
         return {1: 44, 2: 64}.get(int.from_bytes(payload[8:10], "big"), 28)
+    if name == "meta" and payload[4:8] == b"hdlr":
+        return 0
     return HEADER_BYTES[name]
 
 
