@@ -1,7 +1,7 @@
 """Videos: faces destroyed in every frame, frames that leak a face, collateral and speed, next to deface.
 
     .venv/bin/python benchmarks/video.py [--data ../shared/data/wider-native-dev] [--frames 60] [--no-deface]
-                                         [--min-face PX ...]
+                                         [--precision bf16 f32] [--refresh N ...] [--only NAME ...]
 
 Builds test videos from real crowd photos in the WIDER FACE layout (read from --data, never
 copied; skips cleanly when absent), each with its ground truth per frame:
@@ -9,15 +9,20 @@ copied; skips cleanly when absent), each with its ground truth per frame:
   zoom      1920×1080: a slow zoom into the same mosaic (faces grow by 30 %)
   obstacle  1920×1080: a still mosaic with a post passing in front of the faces (a face more than
             half behind it is not counted in that frame)
+  cut       1920×1080: half the frames pan across one mosaic, then a cut to a pan across another
   pan-4k    3840×2160: a slow pan across a mosaic of 4×4 photos (a quarter as many frames)
-Each is anonymised by the `blur` command (its video default), by the photo default applied to each
-frame on its own (1080p only: the bar for per-frame recall), and by `deface` at its defaults. A face is
+Each is anonymised by the `blur` command (its video default; with each --precision, which sets
+BLUR_PRECISION for it), by the photo default applied to each frame on its own (1080p only: the bar
+for per-frame recall and collateral), by `deface` at its defaults, and decoded and re-encoded
+with nothing else (the floor: the speed of reading and writing the video alone). A face is
 destroyed in a frame when the SSIM of its box to the input frame is at most 0.5 (as benchmarks/wider.py).
 A leaked frame is a frame in which a face at least 20 px tall is left visible; "found 1 in 10" counts
 only the faces the photo default finds (destroys) in at least one of every 10 frames in a row it is
-visible in.
-Collateral: the share of pixels outside every face box enlarged 1.5× whose local SSIM fell under 0.5.
-Frames per second: the whole process (model loading included) on this machine.
+visible in. Collateral: the share of pixels outside every face box enlarged 1.5× whose local SSIM
+fell under 0.5. Frames per second: the whole process (model loading included) on this machine;
+CPU seconds per frame and peak memory of that process. --refresh N adds `blur` runs on the 1080p
+pan and obstacle with every part of the picture looked at closely at least every N frames (the
+default is blur.video.looks.REFRESH): the curve of speed against recall and leaks.
 """
 
 from __future__ import annotations
@@ -131,6 +136,18 @@ def build_videos(data: Path, folder: Path, frames: int) -> list[TestVideo]:
     write_frames(zoom.path, zoom_frames())
     videos.append(zoom)
 
+    cut = TestVideo("cut", folder / "cut.mp4")
+    other, other_boxes = mosaic(photos[4:8], data, 2, 2)
+    half = frames // 2
+    first = TestVideo("", folder / "unused")
+    second = TestVideo("", folder / "unused")
+    def cut_frames():
+        yield from pan_frames(canvas, boxes, (1920, 1080), first, half)
+        yield from pan_frames(other, other_boxes, (1920, 1080), second, frames - half)
+    write_frames(cut.path, cut_frames())
+    cut.faces = first.faces + [[(len(boxes) + j, box) for j, box in faces] for faces in second.faces]
+    videos.append(cut)
+
     obstacle = TestVideo("obstacle", folder / "obstacle.mp4")
     def obstacle_frames():
         still = np.ascontiguousarray(canvas[:1080, :1920])
@@ -168,10 +185,43 @@ def decoded(path: Path):
             yield frame.to_ndarray(format="rgb24")
 
 
-def timed(command: list[str]) -> float:
-    started = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - started
+def measured(command: list[str], env: dict | None = None) -> dict:
+    """Wall and CPU seconds and peak memory (MB) of one child process (benchmarks.wider.run_measured)."""
+    from benchmarks.wider import run_measured
+
+    if env is None:
+        return run_measured(command)
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
+    try:
+        return run_measured(command)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def floor_run(source: Path, destination: Path) -> None:
+    """In a child process: decode the video and encode it again as blur writes it, nothing else."""
+    from blur.video.decode import VideoReader
+    from blur.video.encode import VideoWriter
+
+    with VideoReader(source) as reader:
+        writer = None
+        for kind, pixels, _ in reader.packets():
+            if writer is None:
+                writer = VideoWriter(destination, pixels.shape[1], pixels.shape[0], reader.info.rate)
+            writer.write_frame(pixels)
+        writer.finish()
+
+
+def refresh_run(source: Path, destination: Path, refresh: int) -> None:
+    """In a child process: `blur` on one video with every part looked at closely every `refresh` frames."""
+    from blur.video import VideoSettings, anonymise_video_file
+
+    anonymise_video_file(source, destination, VideoSettings(refresh=refresh), overwrite=True)
 
 
 def photo_default_frames(video: TestVideo, folder: Path) -> Path:
@@ -249,26 +299,34 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--frames", type=int, default=60, help="frames per 1080p video (4K: a quarter as many)")
     parser.add_argument("--no-deface", action="store_true")
-    parser.add_argument("--min-face", type=float, nargs="*", default=[],
-                        help="also time `blur --min-face PX` on the 1080p pan, for each PX (the speed curve)")
+    parser.add_argument("--precision", nargs="+", default=["bf16", "f32"], choices=["bf16", "f32"],
+                        help="run blur with BLUR_PRECISION set to each (bf16 falls back to f32 where the CPU lacks it)")
+    parser.add_argument("--refresh", type=int, nargs="*", default=[],
+                        help="also run blur on the 1080p pan and obstacle looking closely every N frames, for each N")
+    parser.add_argument("--only", nargs="*", default=[], help="only these videos (pan, zoom, cut, obstacle, pan-4k)")
+    parser.add_argument("--floor-run", nargs=2, type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--refresh-run", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.floor_run:
+        floor_run(*args.floor_run)
+        return 0
+    if args.refresh_run:
+        refresh_run(Path(args.refresh_run[0]), Path(args.refresh_run[1]), int(args.refresh_run[2]))
+        return 0
     if not (args.data / "faces.json").exists():
         print(f"benchmarks/video.py: skipped: no data at {args.data} (WIDER FACE layout, not shipped)")
         return 0
     blur = [sys.executable, "-m", "blur_cli.main"]
+    me = [sys.executable, str(Path(__file__).resolve())]
     deface = shutil.which("deface") or (str(Path(sys.executable).with_name("deface"))
                                         if Path(sys.executable).with_name("deface").exists() else None)
     results = {}
     with tempfile.TemporaryDirectory(prefix="blur-video-bench-") as temporary:
         folder = Path(temporary)
-        videos = build_videos(args.data, folder, args.frames)
+        videos = [v for v in build_videos(args.data, folder, args.frames) if not args.only or v.name in args.only]
         for video in videos:
             frames = len(video.faces)
-            ours = folder / f"{video.name}.blur.mp4"
-            seconds = timed(blur + [str(video.path), "-o", str(folder / "out"), "--overwrite"])
-            shutil.move(folder / "out" / f"{video.name}.blurred.mp4", ours)
-            row = {"blur": {"fps": frames / seconds}}
-            found = None
+            row, found = {}, None
             if not video.name.endswith("4k"):
                 started = time.perf_counter()
                 photo = photo_default_frames(video, folder)
@@ -276,37 +334,55 @@ def main() -> int:
                 found = photo_scored["destroyed"]
                 row["photo default"] = {**summary(video, photo_scored, None),
                                         "fps": frames / (time.perf_counter() - started)}
-            row["blur"].update(summary(video, score(video, ours), found))
+            floor = measured(me + ["--floor-run", str(video.path), str(folder / f"{video.name}.floor.mp4")])
+            row["floor"] = {"fps": frames / floor["wall"], "cpu": floor["cpu"] / frames, "peak_mb": floor["peak_mb"]}
+            for precision in args.precision:
+                ours = folder / f"{video.name}.blur-{precision}.mp4"
+                run = measured(blur + [str(video.path), "-o", str(folder / "out"), "--overwrite"],
+                               {"BLUR_PRECISION": precision})
+                shutil.move(folder / "out" / f"{video.name}.blurred.mp4", ours)
+                row[f"blur {precision}"] = {**summary(video, score(video, ours), found), "fps": frames / run["wall"],
+                                            "cpu": run["cpu"] / frames, "peak_mb": run["peak_mb"]}
             if deface and not args.no_deface:
                 theirs = folder / f"{video.name}.deface.mp4"
                 # macro_block_size 1: imageio would otherwise scale 1080 rows to 1088
-                seconds = timed([deface, str(video.path), "-o", str(theirs),
-                                 "--ffmpeg-config", json.dumps({"codec": "libx264", "macro_block_size": 1})])
-                row["deface"] = {**summary(video, score(video, theirs), found), "fps": frames / seconds}
+                run = measured([deface, str(video.path), "-o", str(theirs),
+                                "--ffmpeg-config", json.dumps({"codec": "libx264", "macro_block_size": 1})])
+                row["deface"] = {**summary(video, score(video, theirs), found), "fps": frames / run["wall"],
+                                 "cpu": run["cpu"] / frames, "peak_mb": run["peak_mb"]}
+            if video.name in ("pan", "obstacle"):
+                for refresh in args.refresh:
+                    ours = folder / f"{video.name}.refresh-{refresh}.mp4"
+                    run = measured(me + ["--refresh-run", str(video.path), str(ours), str(refresh)])
+                    row[f"blur, refresh {refresh}"] = {**summary(video, score(video, ours), found),
+                                                      "fps": frames / run["wall"], "cpu": run["cpu"] / frames,
+                                                      "peak_mb": run["peak_mb"]}
             results[video.name] = {"frames": frames, "size": "3840×2160" if video.name.endswith("4k") else "1920×1080",
                                    "faces": len({f for faces in video.faces for f, _ in faces}), **row}
             print(json.dumps({video.name: results[video.name]}, default=str), flush=True)
-        for px in args.min_face:
-            pan = videos[0]
-            seconds = timed(blur + [str(pan.path), "-o", str(folder / "curve"), "--overwrite", "--min-face", str(px)])
-            scored = summary(pan, score(pan, folder / "curve" / "pan.blurred.mp4"), None)
-            results[f"pan --min-face {px:g}"] = {"fps": len(pan.faces) / seconds, **scored}
-            print(json.dumps({f"pan --min-face {px:g}": results[f"pan --min-face {px:g}"]}), flush=True)
     print_table(results)
     return 0
 
 
 def print_table(results: dict) -> None:
-    print(f"\nvideo benchmark, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}")
+    import platform
+
+    print(f"\nvideo benchmark, {os.cpu_count()} cores, {platform.machine()}, {time.strftime('%Y-%m-%d')}")
     print("| video | tool | faces destroyed per frame, >= 10 px | 10-20 px | >= 20 px | leaked frames (>= 20 px) "
-          "| leaked, faces found 1 in 10 | collateral | frames/s |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+          "| leaked, faces found 1 in 10 | collateral | ÷ photo default's | frames/s | ÷ deface | ÷ floor "
+          "| CPU s / frame | peak memory |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for name, result in results.items():
-        tools = {k: v for k, v in result.items() if isinstance(v, dict)} or {"blur": result}
+        tools = {k: v for k, v in result.items() if isinstance(v, dict)}
+        photo, deface, floor = tools.get("photo default", {}), tools.get("deface", {}), tools.get("floor", {})
         for tool, row in tools.items():
+            ratio = lambda a, b, key: f"{a[key] / b[key]:.2f}" if key in a and b.get(key) else ""
             cells = [_p(row.get("faces >= 10 px")), _p(row.get("10-20 px")), _p(row.get(">= 20 px")),
                      str(row.get("leaked frames", "")), str(row.get("leaked frames, faces found 1 in 10", "")),
-                     _p(row.get("collateral"), 2), f"{row['fps']:.2f}" if "fps" in row else ""]
+                     _p(row.get("collateral"), 2), ratio(row, photo, "collateral") if tool != "photo default" else "",
+                     f"{row['fps']:.2f}" if "fps" in row else "", ratio(row, deface, "fps") if tool != "deface" else "",
+                     ratio(row, floor, "fps") if tool != "floor" else "",
+                     f"{row['cpu']:.2f}" if "cpu" in row else "", f"{row['peak_mb']:.0f} MB" if "peak_mb" in row else ""]
             label = f"{name} ({result.get('size', '')}, {result.get('frames', '')} frames, {result.get('faces', '')} faces)"
             print(f"| {label} | {tool} | " + " | ".join(cells) + " |")
 

@@ -7,7 +7,9 @@ it, and on fresh randomness. No deblurring model can recover detail that is not 
 
 from __future__ import annotations
 
+import functools
 import secrets
+from dataclasses import dataclass
 from enum import Enum
 from typing import Iterable
 
@@ -59,55 +61,161 @@ def anonymise(
     method: Method = Method.MOSAIC,
     shape: Shape = Shape.ELLIPSE,
     rng: np.random.Generator | None = None,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """A copy of `pixels` (H×W×3 uint8) with every region destroyed by `method`, in `shape` unless
-    the region has a shape of its own.
+    the region has a shape of its own; with `out=pixels`, `pixels` itself, destroyed in place.
 
     `method` and `shape` are their enums or exact names; anything else is a ValueError, never
     another method or shape in its place."""
     method, shape = Method(method), Shape(shape)
     rng = rng or fresh_rng()
-    out = pixels.copy()
+    if out is None:
+        out = pixels.copy()
+    elif out is not pixels:
+        raise ValueError("out must be pixels itself (in place) or None (a copy)")
     height, width = out.shape[:2]
+    flat = out.reshape(-1, 3)
+    for layer in _layers(regions, height, width):
+        layouts = [_layout_of(region, height, width, shape) for region in layer]
+        corners = _corners(layer, height, width)
+        # regions of one cell are one colour plus grain: done apart, with no interpolation
+        for one_cell in (True, False):
+            chosen = [(corner, layout) for corner, layout in zip(corners, layouts) if (layout.cells == 1) is one_cell]
+            if not chosen:
+                continue
+            pixels_at = np.concatenate([y0 * width + x0 + layout.offsets(width) for (x0, y0), layout in chosen])
+            if method is Method.SOLID:
+                flat[pixels_at] = 0
+            else:
+                flat[pixels_at] = _coarse_noise(flat[pixels_at], [layout for _, layout in chosen], rng)
+    return out
+
+
+def _layers(regions: Iterable[Region], height: int, width: int) -> list[list[Region]]:
+    """The regions inside the image in layers: none of a layer overlaps another of it, and each region
+    comes in a later layer than every earlier region it overlaps, so destroying layer after layer is
+    destroying region after region (a later region's cells see the earlier one's fill, never its face)."""
+    occupied = np.zeros((-(-height // _LAYER_CELL), -(-width // _LAYER_CELL)), np.int32)
+    layers: list[list[Region]] = []
     for region in regions:
         x0, y0, x1, y1 = region.clipped(height, width)
         if x1 <= x0 or y1 <= y0:
             continue
-        mask = region_mask(region, height, width, shape)
-        box = out[y0:y1, x0:x1]
-        if method is Method.SOLID:
-            box[mask] = 0
-        else:
-            box[mask] = coarse_noise_patch(box, mask, rng)[mask]
-    return out
+        cells = (slice(y0 // _LAYER_CELL, -(-y1 // _LAYER_CELL)), slice(x0 // _LAYER_CELL, -(-x1 // _LAYER_CELL)))
+        layer = int(occupied[cells].max())
+        occupied[cells] = layer + 1
+        if layer == len(layers):
+            layers.append([])
+        layers[layer].append(region)
+    return layers
 
 
-def coarse_noise_patch(box: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A smooth patch the size of `box`, built only from the GRID×GRID cell means of the masked pixels."""
+_LAYER_CELL = 8
+"""Overlaps between regions are found on a grid this many pixels square (close regions count as
+overlapping: they then only go in separate layers)."""
+
+
+def _corners(layer: list[Region], height: int, width: int) -> list[tuple[int, int]]:
+    return [region.clipped(height, width)[:2] for region in layer]
+
+
+@dataclass(frozen=True, eq=False)
+class _Layout:
+    """Where a region's destroyed pixels are and which cells they draw on, for one clipped size and mask."""
+
+    ys: np.ndarray
+    xs: np.ndarray
+    """The masked pixels, relative to the clipped box's top left."""
+    cell: np.ndarray
+    """Per masked pixel, the cell (row-major, of `cells`) it belongs to."""
+    near: np.ndarray
+    weights: np.ndarray
+    """Per masked pixel, the four cells (P×4) its value is interpolated from, as OpenCV's linear resize
+    of the cell grid to the box would, and their weights."""
+    cells: int
+
+    def offsets(self, width: int) -> np.ndarray:
+        return self.ys * width + self.xs
+
+
+def _layout_of(region: Region, height: int, width: int, shape: Shape) -> _Layout:
+    x0, y0, x1, y1 = region.clipped(height, width)
+    own = region.shape or shape
+    if (x0, y0, x1, y1) == (region.x0, region.y0, region.x1, region.y1):
+        return _layout(y1 - y0, x1 - x0, own)
+    return _layout_from_mask(region_mask(region, height, width, own))  # cut by the edge: a mask of its own
+
+
+@functools.lru_cache(maxsize=2048)
+def _layout(height: int, width: int, shape: Shape) -> _Layout:
+    return _layout_from_mask(region_mask(Region(0, 0, width, height), height, width, shape))
+
+
+def _layout_from_mask(mask: np.ndarray) -> _Layout:
     height, width = mask.shape
-    if _cell_count(height) == 1 and _cell_count(width) == 1:  # one cell: a colour, its noise and grain
-        masked = box[mask]
-        cell = masked.mean(axis=0) if len(masked) else np.zeros(3)
-        cell = cell + rng.normal(0.0, CELL_JITTER, (1, 1, 1))[0, 0] + rng.normal(0.0, CELL_TINT, (1, 1, 3))[0, 0]
-        patch = cell.astype(np.float32) + rng.normal(0.0, GRAIN, (height, width, 1)).astype(np.float32)
-        patch = 255 - np.abs(255 - np.abs(patch))
-        return np.clip(np.rint(patch), 0, 255).astype(np.uint8)
-    rows = _cell_edges(height)
-    cols = _cell_edges(width)
-    masked = box[mask].astype(np.float64)
-    fallback = masked.mean(axis=0) if len(masked) else np.zeros(3)
-    cells = np.empty((len(rows) - 1, len(cols) - 1, 3))
-    for i in range(len(rows) - 1):
-        for j in range(len(cols) - 1):
-            cell_mask = mask[rows[i] : rows[i + 1], cols[j] : cols[j + 1]]
-            cell = box[rows[i] : rows[i + 1], cols[j] : cols[j + 1]][cell_mask]
-            cells[i, j] = cell.mean(axis=0) if len(cell) else fallback
-    cells += rng.normal(0.0, CELL_JITTER, cells.shape[:2] + (1,)) + rng.normal(0.0, CELL_TINT, cells.shape)
-    patch = cv2.resize(cells.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
-    patch += rng.normal(0.0, GRAIN, (height, width, 1)).astype(np.float32)
+    rows, cols = _cell_edges(height), _cell_edges(width)
+    ys, xs = np.nonzero(mask)
+    row_of = np.searchsorted(rows, ys, side="right") - 1
+    col_of = np.searchsorted(cols, xs, side="right") - 1
+    row_near, row_weights = _two_nearest(_linear_weights(len(rows) - 1, height))
+    col_near, col_weights = _two_nearest(_linear_weights(len(cols) - 1, width))
+    near = (row_near[ys][:, :, None] * (len(cols) - 1) + col_near[xs][:, None, :]).reshape(-1, 4)
+    weights = (row_weights[ys][:, :, None] * col_weights[xs][:, None, :]).reshape(-1, 4)
+    return _Layout(ys, xs, row_of * (len(cols) - 1) + col_of, near, weights.astype(np.float32),
+                   (len(rows) - 1) * (len(cols) - 1))
+
+
+def _two_nearest(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each row of a linear-resize weight matrix (at most two columns in use), the two columns and
+    their weights (the second weight 0 where one column alone is used)."""
+    used = weights > 0
+    first = used.argmax(axis=1)
+    last = weights.shape[1] - 1 - used[:, ::-1].argmax(axis=1)
+    rows = np.arange(len(weights))
+    second = np.where(last != first, weights[rows, last], 0.0)
+    return np.stack([first, last], 1), np.stack([weights[rows, first], second], 1)
+
+
+def _coarse_noise(values: np.ndarray, layouts: list[_Layout], rng: np.random.Generator) -> np.ndarray:
+    """New values for the destroyed pixels of a layer (P×3, in the order of `layouts`), built only from
+    each region's GRID×GRID cell means of its masked pixels, fresh noise per cell and grain per pixel:
+    cell colours moved by CELL_JITTER (brightness) and CELL_TINT (per channel), interpolated across the
+    region as a linear resize of the cell grid would, plus GRAIN per pixel."""
+    first_cell = np.cumsum([0] + [layout.cells for layout in layouts])
+    pixel_counts = [len(layout.ys) for layout in layouts]
+    region_of = np.repeat(np.arange(len(layouts)), pixel_counts)
+    cell_of = np.concatenate([layout.cell for layout in layouts]) + first_cell[region_of]
+    total = int(first_cell[-1])
+    if total > len(layouts):
+        near = np.concatenate([layout.near for layout in layouts]) + first_cell[region_of][:, None]
+        weights = np.concatenate([layout.weights for layout in layouts])
+    counts = np.bincount(cell_of, minlength=total)
+    cells = np.stack([np.bincount(cell_of, values[:, c], minlength=total) for c in range(3)], 1)
+    cells /= np.maximum(counts, 1)[:, None]
+    if not counts.all():  # a cell the mask leaves empty takes its region's colour
+        region_means = np.stack([np.bincount(region_of, values[:, c], minlength=len(layouts)) for c in range(3)], 1) \
+            / np.maximum(np.bincount(region_of, minlength=len(layouts)), 1)[:, None]
+        cell_region = np.repeat(np.arange(len(layouts)), [layout.cells for layout in layouts])
+        cells[counts == 0] = region_means[cell_region[counts == 0]]
+    cells += rng.normal(0.0, CELL_JITTER, (total, 1)) + rng.normal(0.0, CELL_TINT, (total, 3))
+    cells = cells.astype(np.float32)
+    if total == len(layouts):  # one cell each
+        patch = cells[cell_of]
+    else:
+        patch = cells[near[:, 0]] * weights[:, :1]
+        for k in range(1, 4):
+            patch += cells[near[:, k]] * weights[:, k : k + 1]
+    patch += rng.standard_normal((len(values), 1), dtype=np.float32) * np.float32(GRAIN)
     # Reflect at 0 and 255 rather than clip, so noise still changes black and white areas.
     patch = 255 - np.abs(255 - np.abs(patch))
     return np.clip(np.rint(patch), 0, 255).astype(np.uint8)
+
+
+@functools.lru_cache(maxsize=256)
+def _linear_weights(cells: int, length: int) -> np.ndarray:
+    """length×cells weights of OpenCV's linear resize from `cells` values to `length`."""
+    return cv2.resize(np.eye(cells, dtype=np.float32), (cells, length), interpolation=cv2.INTER_LINEAR)
 
 
 def _cell_count(length: int) -> int:

@@ -12,7 +12,7 @@ from PIL import Image
 from blur.detect import DETECTORS, Detection, detect_faces, load_detector
 from blur.detect.centerface import CenterFace
 from blur.detect.engines import available_engines
-from blur.detect.fusion import SizedThreshold, _iou, overlapping_pairs, fuse_views
+from blur.detect.fusion import SizedThreshold, iou_rows, overlapping_pairs, fuse_views
 from blur.detect.views import Areas, Pyramid, area_windows, chosen_rectangles, detect_in_views, merge_boxes, view_windows, window_grid
 from blur.errors import DetectorUnavailable
 from conftest import SAMPLES
@@ -289,7 +289,7 @@ def testoverlapping_pairs_are_exactly_those_a_full_comparison_finds(raw, every):
         (i, j)
         for i in range(len(boxes))
         for j in range(len(leaders))
-        if _iou(boxes[i : i + 1], leaders[j : j + 1])[0] >= 0.4 - 1e-9
+        if iou_rows(boxes[i : i + 1], leaders[j : j + 1])[0] >= 0.4 - 1e-9
     }
     assert found == full
 

@@ -258,6 +258,9 @@ class NoNoise:
     def normal(self, loc, scale, size):
         return np.zeros(size)
 
+    def standard_normal(self, size, dtype=np.float64):
+        return np.zeros(size, dtype)
+
 
 def test_averaging_frames_of_a_still_face_recovers_nothing(tmp_path):
     face = astronaut_face(96)

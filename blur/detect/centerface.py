@@ -95,9 +95,13 @@ class CenterFace:
         `where` restricts levels to areas (views.Areas) for partial looks: see `detect_in_views`."""
         return fuse_views(detect_in_views(pixels, self.infer, self.pyramid, where), SUPPORT)
 
+    def bars(self, fused: np.ndarray) -> np.ndarray:
+        """The score each fused candidate (N×5) must reach to be a face to destroy (it depends on its size)."""
+        return self.threshold.at(fused[:, 3] - fused[:, 1])
+
     def clears(self, fused: np.ndarray) -> np.ndarray:
-        """Whether each fused candidate (N×5) scores at or above the bar for its size: a face to destroy."""
-        return fused[:, 4] >= self.threshold.at(fused[:, 3] - fused[:, 1])
+        """Whether each fused candidate (N×5) scores at or above its bar: a face to destroy."""
+        return fused[:, 4] >= self.bars(fused)
 
     def infer(self, rgb: np.ndarray, threshold: float = CANDIDATE_THRESHOLD) -> np.ndarray:
         """One window's raw candidates at or above `threshold` (N×5: x0, y0, x1, y1, score) in

@@ -53,7 +53,7 @@ def fuse_views(views: list[np.ndarray], support: tuple[float, ...], *, iou: floa
     leaders = suppress_overlaps(boxes, iou)
     member, leader = overlapping_pairs(boxes, boxes[leaders], iou)
     # each box joins the leader it overlaps most (a leader always overlaps itself fully)
-    overlap = _iou(boxes[member], boxes[leaders][leader])
+    overlap = iou_rows(boxes[member], boxes[leaders][leader])
     order = np.lexsort((-overlap, member))
     first = np.ones(len(order), bool)
     first[1:] = member[order][1:] != member[order][:-1]
@@ -105,7 +105,7 @@ def overlapping_pairs(boxes: np.ndarray, leaders: np.ndarray, iou: float) -> tup
                 members.append(near[member])
                 leads.append(in_band[order[start[member] + within]])
     member, leader = np.concatenate(members), np.concatenate(leads)
-    keep = _iou(boxes[member], leaders[leader]) >= iou - 1e-9
+    keep = iou_rows(boxes[member], leaders[leader]) >= iou - 1e-9
     return member[keep], leader[keep]
 
 
@@ -116,7 +116,7 @@ def suppress_overlaps(boxes: np.ndarray, iou: float) -> np.ndarray:
     if count <= 1:
         return np.arange(count)
     member, other = overlapping_pairs(boxes, boxes, iou)
-    strict = (member != other) & (_iou(boxes[member], boxes[other]) > iou)
+    strict = (member != other) & (iou_rows(boxes[member], boxes[other]) > iou)
     member, other = member[strict], other[strict]
     order = np.argsort(member, kind="stable")
     member, other = member[order], other[order]
@@ -135,7 +135,7 @@ _ROW = 1 << 32
 """Grid cells are keyed x * _ROW + y (y stays far below it)."""
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def iou_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Row-wise intersection over union of two equally long arrays of (x0, y0, x1, y1) boxes."""
     width = np.clip(np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0]), 0, None)
     height = np.clip(np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1]), 0, None)

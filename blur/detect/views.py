@@ -90,16 +90,33 @@ class Areas:
     cells: np.ndarray
     cell: int
 
+    def touched(self, boxes: np.ndarray) -> np.ndarray:
+        """The cells (a bool grid like `cells`) that N×4 photo boxes touch."""
+        rows, cols = self.cells.shape
+        marks = np.zeros((rows + 1, cols + 1), np.int64)
+        x0, y0, x1, y1 = self._spans(boxes)
+        np.add.at(marks, (y0, x0), 1)
+        np.add.at(marks, (y0, x1), -1)
+        np.add.at(marks, (y1, x0), -1)
+        np.add.at(marks, (y1, x1), 1)
+        return marks.cumsum(0).cumsum(1)[:rows, :cols] > 0
+
     def covers(self, boxes: np.ndarray) -> np.ndarray:
         """For N×4 photo boxes (x0, y0, x1, y1): whether each touches a cell looked at."""
         rows, cols = self.cells.shape
         summed = np.zeros((rows + 1, cols + 1), np.int64)
         summed[1:, 1:] = self.cells.cumsum(0).cumsum(1)
+        x0, y0, x1, y1 = self._spans(boxes)
+        return (summed[y1, x1] - summed[y0, x1] - summed[y1, x0] + summed[y0, x0]) > 0
+
+    def _spans(self, boxes: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Cell columns and rows (half-open) that each box touches, inside the grid."""
+        rows, cols = self.cells.shape
         x0 = np.clip(np.floor(boxes[:, 0] / self.cell).astype(int), 0, cols)
         y0 = np.clip(np.floor(boxes[:, 1] / self.cell).astype(int), 0, rows)
         x1 = np.clip(np.ceil(boxes[:, 2] / self.cell).astype(int), 0, cols)
         y1 = np.clip(np.ceil(boxes[:, 3] / self.cell).astype(int), 0, rows)
-        return (summed[y1, x1] - summed[y0, x1] - summed[y1, x0] + summed[y0, x0]) > 0
+        return x0, y0, x1, y1
 
 
 Where = Callable[[float], "Areas | None"]
@@ -146,16 +163,7 @@ def area_windows(
     """
     height, width = _view_size(pixels.shape[:2], scale)
     tile, margin = pyramid.tile, pyramid.overlap // 2
-    rows, cols = -(-height // tile), -(-width // tile)
-    edges_x = np.minimum(np.arange(cols + 1) * tile, width) / scale
-    edges_y = np.minimum(np.arange(rows + 1) * tile, height) / scale
-    if mirrored:
-        edges_x = pixels.shape[1] - edges_x
-    x0, x1 = np.minimum(edges_x[:-1], edges_x[1:]), np.maximum(edges_x[:-1], edges_x[1:])
-    y0, y1 = edges_y[:-1], edges_y[1:]
-    grid = np.stack(np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij"), -1).reshape(-1, 2)
-    boxes = np.column_stack([x0[grid[:, 1]], y0[grid[:, 0]], x1[grid[:, 1]], y1[grid[:, 0]]])
-    chosen = areas.covers(boxes).reshape(rows, cols)
+    chosen = chosen_tiles(areas, pixels.shape[:2], scale, tile, mirrored)
     if not chosen.any():
         return
     source = pixels[:, ::-1] if mirrored else pixels
@@ -167,6 +175,42 @@ def area_windows(
         window_w = _round_up(min(right * tile + margin, width) - x, MULTIPLE)
         window_h = _round_up(min(bottom * tile + margin, height) - y, MULTIPLE)
         yield x, y, _view_window(source, scale, x, y, window_w, window_h, height, width)
+
+
+def chosen_tiles(areas: Areas, shape: tuple[int, int], scale: float, tile: int, mirrored: bool = False) -> np.ndarray:
+    """Which tiles (`tile` view pixels square, from the view's top left) of the view at `scale` of a
+    photo of `shape` touch a chosen cell: a bool grid of tile rows × columns."""
+    height, width = _view_size(shape, scale)
+    rows, cols = -(-height // tile), -(-width // tile)
+    edges_x = np.minimum(np.arange(cols + 1) * tile, width) / scale
+    edges_y = np.minimum(np.arange(rows + 1) * tile, height) / scale
+    if mirrored:
+        edges_x = shape[1] - edges_x
+    x0, x1 = np.minimum(edges_x[:-1], edges_x[1:]), np.maximum(edges_x[:-1], edges_x[1:])
+    y0, y1 = edges_y[:-1], edges_y[1:]
+    grid = np.stack(np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij"), -1).reshape(-1, 2)
+    boxes = np.column_stack([x0[grid[:, 1]], y0[grid[:, 0]], x1[grid[:, 1]], y1[grid[:, 0]]])
+    return areas.covers(boxes).reshape(rows, cols)
+
+
+def cells_inside_tiles(tiles: np.ndarray, cells: tuple[int, int], cell: int, shape: tuple[int, int],
+                       scale: float, tile: int) -> np.ndarray:
+    """Which cells (`cell` photo pixels square; a grid of `cells` rows × columns) lie wholly inside
+    the chosen `tiles` of the (unmirrored) view at `scale`: the cells a look at those tiles has seen."""
+    rows, cols = cells
+    height, width = _view_size(shape, scale)
+    view_cell = cell * scale
+    # tiles each cell touches, in view pixels (a cell past the view's edge touches only tiles inside it)
+    first_x = np.clip(np.floor(np.arange(cols) * view_cell / tile), 0, tiles.shape[1] - 1).astype(int)
+    last_x = np.clip(np.ceil(np.minimum((np.arange(cols) + 1) * view_cell, width) / tile) - 1, 0, tiles.shape[1] - 1).astype(int)
+    first_y = np.clip(np.floor(np.arange(rows) * view_cell / tile), 0, tiles.shape[0] - 1).astype(int)
+    last_y = np.clip(np.ceil(np.minimum((np.arange(rows) + 1) * view_cell, height) / tile) - 1, 0, tiles.shape[0] - 1).astype(int)
+    summed = np.zeros((tiles.shape[0] + 1, tiles.shape[1] + 1), np.int64)
+    summed[1:, 1:] = tiles.cumsum(0).cumsum(1)
+    y0, y1 = first_y[:, None], last_y[:, None] + 1
+    x0, x1 = first_x[None, :], last_x[None, :] + 1
+    chosen = summed[y1, x1] - summed[y0, x1] - summed[y1, x0] + summed[y0, x0]
+    return chosen == (y1 - y0) * (x1 - x0)
 
 
 def chosen_rectangles(chosen: np.ndarray, most: int) -> list[tuple[int, int, int, int]]:

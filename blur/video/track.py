@@ -1,199 +1,327 @@
-"""Track: link the faces found in each frame over time, so that every frame also covers a face
-the detector missed in it.
+"""Track: faces followed over time, so a frame also covers a face the detector did not find in it.
 
-Detections in consecutive frames are linked into tracks by the overlap of their boxes (enlarged, so
-a moving face still overlaps itself), each box first moved as the camera moved (the median movement
-of the faces linked in the frame before, so a pan does not break every track). A frame then covers, for every track: the box found in it;
-or, in a gap of up to MAX_GAP frames between two sightings, the box interpolated between them; or,
-up to HOLD frames before a track's first sighting and after its last, the nearest box, moved at
-the track's speed and grown by HOLD_GROWTH per frame. So a frame's regions are known once the
-LOOKAHEAD frames after it have been looked at: the pipeline keeps that many frames in a buffer.
+Every candidate the detector reports near its bar starts or continues a track. A track is carried
+from frame to frame by the picture's own motion (blur.video.motion: the flow over its box, or the
+camera's movement where the box changed), its box growing only by how unsure that motion is. A track
+becomes a face to destroy when one of its candidates clears the detector's bar; it is then destroyed
+in every frame it was carried through, in the frames kept before it (carried back over them, so a
+face found a few frames after it came into view is covered from the start), and for a hold after its
+last sighting that grows with how often it was seen: a face seen in many frames is held longer than
+one weak sighting. Between two sightings a face is covered whatever the gap, as long as the frames in
+between are still kept. A cut ends every track.
+
+All tracks live in arrays, one row each, with a ring of boxes over the frames kept, so a frame of a
+crowd with a thousand faces costs a few array operations, not a thousand Python objects.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from ..detect import Detection
+from ..detect.fusion import iou_rows, overlapping_pairs
+from .looks import Look
+from .motion import Motion
 
-MAX_GAP = 10
-"""Most frames in a row a face may be missed and still be covered from the frames around it (a third
-of a second at 30 frames per second): a face found once in 10 frames is covered in all of them."""
-HOLD = 10
-"""Frames before a face is first found and after it is last found in which it is still covered."""
-LOOKAHEAD = max(MAX_GAP, HOLD)
-"""Frames decoded ahead of the one being written: the size of the pipeline's frame buffer."""
-HOLD_GROWTH = 0.05
-"""How much a held box grows per frame away from the sighting, in its own width and height."""
-LINK_SCALE = 2.0
-"""Boxes are compared enlarged this much about their centres, so a face moving by up to about half
-its width between sightings still overlaps itself."""
-MIN_LINK_IOU = 0.25
-"""Least overlap (intersection over union of the enlarged boxes) for two detections to be one face."""
-
-Box = tuple[float, float, float, float]
-
-
-@dataclass
-class Track:
-    """One face over time: its sightings, frame index to (box, score) (the latest ones), and a tally."""
-
-    seen: dict[int, tuple[Box, float]] = field(default_factory=dict)
-    start: tuple[int, Box] | None = None
-    sightings: int = 0
-    best: float = 0.0
-
-    def see(self, index: int, box: Box, score: float) -> None:
-        self.seen[index] = (box, score)
-        self.start = self.start or (index, box)
-        self.sightings += 1
-        self.best = max(self.best, score)
-
-    @property
-    def first(self) -> int:
-        return self.start[0]
-
-    @property
-    def last(self) -> int:
-        return max(self.seen)
-
-    def velocity(self, at_end: bool, camera: np.ndarray) -> np.ndarray:
-        """Movement of the box per frame (dx0, dy0, dx1, dy1) between its last (or first) two sightings;
-        the `camera`'s movement for a face seen once."""
-        frames = sorted(self.seen)
-        if len(frames) < 2:
-            return camera
-        a, b = (frames[-2], frames[-1]) if at_end else (frames[0], frames[1])
-        return (np.array(self.seen[b][0]) - np.array(self.seen[a][0])) / (b - a)
+HOLD_SIGHTED = 6
+"""Frames a face seen once is still covered after it was last supported (see `hold`)."""
+HOLD_PER_SUPPORT = 3
+"""Frames added to the hold for each further frame in which the face was supported."""
+HOLD_MOST = 30
+"""The longest hold: a second at 30 frames per second."""
+LINK_SHARE = 0.5
+"""A candidate scoring this share of the detector's bar continues the track it lies on (the track is
+carried on from it), but starts nothing."""
+SUPPORT_SHARE = 0.8
+"""A candidate scoring this share of the bar supports the track it lies on: a face is covered for its
+hold after its last support."""
+WATCH_SHARE = 0.6
+"""A candidate scoring this share of the bar, on no track, starts a track that is looked at again
+(`watch`) but not destroyed until a candidate on it clears the bar."""
+WATCH_FRAMES = 6
+"""Frames in which a track that has not cleared the bar is looked at again (every few frames, see
+blur.video.looks.WATCH_DELAY) before it is left to the usual looks."""
+MISSES = 2
+"""Close looks in a row that find nothing on a face, after which it is no longer covered (one for a
+face seen once, scoring under STRONG times its bar): a look finds a face it found before."""
+STRONG = 2.0
+"""A face scoring this many times its bar once is held through MISSES misses, not one."""
+BACK_MARGIN = 2
+"""A face just found is covered back to this many frames before the last close look at its place that
+did not find it (and at most as far as frames are kept): a look may miss a face by a frame."""
+SURE_SUPPORTS = 3
+"""Supports after which a face's cells go back to the usual looks."""
+GROWTH = 0.1
+"""A carried box grows on every side by this share of how far it moved in the frame: the motion is
+measured, but a tenth of it may be off (a still face's box does not grow at all)."""
+MOST_GROWN = 2.0
+"""A carried box is at most this many times the width and height of the box last found on it."""
+LINK_SCALE = 1.5
+"""Boxes are compared enlarged this much about their centres, as a carried box may be a little off."""
+MIN_LINK_IOU = 0.3
+"""Least overlap (intersection over union of the enlarged boxes) for a candidate to continue a track."""
 
 
-def summary(track: Track) -> dict:
-    """A track for a report: frames first and last seen, sightings, its first box, its best score."""
-    return {"frames": [track.start[0], track.last], "sightings": track.sightings,
-            "box": [round(v) for v in track.start[1]], "score": round(track.best, 4)}
+def hold(supports: np.ndarray) -> np.ndarray:
+    """Frames a face is covered after its last support, by how many frames supported it."""
+    return np.minimum(HOLD_SIGHTED + HOLD_PER_SUPPORT * (np.maximum(supports, 1) - 1), HOLD_MOST)
 
 
-def enlarged(boxes: np.ndarray, scale: float) -> np.ndarray:
-    """N×4 boxes (x0, y0, x1, y1) scaled about their centres."""
-    centres = (boxes[:, :2] + boxes[:, 2:]) / 2
-    halves = (boxes[:, 2:] - boxes[:, :2]) * scale / 2
-    return np.hstack([centres - halves, centres + halves])
+@dataclass(frozen=True)
+class Candidates:
+    """What the detector reported in one frame: N×5 (x0, y0, x1, y1, score) and each one's bar."""
+
+    boxes: np.ndarray
+    bars: np.ndarray
+
+    @classmethod
+    def none(cls) -> "Candidates":
+        return cls(np.empty((0, 5)), np.empty(0))
 
 
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Intersection over union of every box in N×4 `a` with every box in M×4 `b` (N×M)."""
-    x0 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y0 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x1 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y1 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
+class Tracks:
+    """The tracks of one video. Frames are added in order (`step`); `boxes_at(i)` is final once frame
+    i + `keep` has been added (or the video has ended), and frames are let go with `release(i)`."""
 
-
-def greedy_links(iou: np.ndarray, min_iou: float) -> list[tuple[int, int]]:
-    """(row, column) pairs, best overlap first, each row and column used once, all at least `min_iou`."""
-    links = []
-    if iou.size == 0:
-        return links
-    order = np.dstack(np.unravel_index(np.argsort(-iou, axis=None), iou.shape))[0]
-    rows, cols = set(), set()
-    for r, c in order:
-        if iou[r, c] < min_iou:
-            break
-        if r not in rows and c not in cols:
-            links.append((int(r), int(c)))
-            rows.add(r)
-            cols.add(c)
-    return links
-
-
-def grown(box: np.ndarray, factor: float) -> Box:
-    """`box` scaled by `factor` about its centre."""
-    return tuple(enlarged(box[None, :], factor)[0])
-
-
-class FaceTracker:
-    """Links each frame's detections to the tracks so far; `boxes_at(t)` gives everything to cover in
-    frame t, final once frames up to t + LOOKAHEAD have been added (or the video has ended)."""
-
-    def __init__(self, max_gap: int = MAX_GAP, hold: int = HOLD, growth: float = HOLD_GROWTH):
-        self.max_gap, self.hold, self.growth = max_gap, hold, growth
-        self.tracks: list[Track] = []
-        self.finished: list[dict] = []
+    def __init__(self, keep: int, height: int, width: int):
+        self.keep, self.height, self.width = keep, height, width
+        self.ring = keep + 1
         self.latest = -1
-        self.motion = np.zeros(4)
-        """The camera's movement per frame (dx0, dy0, dx1, dy1), as the faces linked in the last frame moved."""
+        self.released = -1
+        self.box = np.empty((0, self.ring, 4), np.float32)
+        """Per track, its box in each kept frame (ring indexed by frame % ring)."""
+        self.known = np.empty((0, self.ring), bool)
+        """Whether the track has a box in that frame."""
+        self.covered = np.empty((0, self.ring), bool)
+        """Whether that box is destroyed in that frame."""
+        self.score = np.empty((0, self.ring), np.float32)
+        self.first = np.empty(0, np.int64)
+        self.last = np.empty(0, np.int64)
+        """Latest frame the track has a box in (carried or seen)."""
+        self.supported = np.empty(0, np.int64)
+        """Latest frame a candidate supported the track."""
+        self.seen = np.empty(0, np.int64)
+        """Latest frame a candidate continued the track."""
+        self.misses = np.empty(0, np.int64)
+        """Close looks in a row at the track that found nothing on it."""
+        self.strength = np.empty(0, np.float32)
+        """Its best score over its bar."""
+        self.supports = np.empty(0, np.int64)
+        self.sightings = np.empty(0, np.int64)
+        self.best = np.empty(0, np.float32)
+        self.sure = np.empty(0, bool)
+        """Cleared the bar once: a face to destroy."""
+        self.start = np.empty((0, 4), np.float32)
+        self.size = np.empty((0, 2), np.float32)
+        """Width and height of the box last found on the track."""
+        self.finished: list[dict] = []
+        self.motions: dict[int, Motion] = {}
 
-    def add(self, index: int, detections: list[Detection]) -> None:
-        """The detections in frame `index` (frames are added in order, each once)."""
+    def __len__(self) -> int:
+        return len(self.first)
+
+    def step(self, index: int, motion: Motion, found: Candidates, look: Look | None = None) -> None:
+        """Frame `index`: carry the tracks into it, link what the detector found where `look` looked
+        closely (everywhere if None), start new tracks."""
         if index != self.latest + 1:
             raise ValueError(f"frame {index} added after frame {self.latest}")
         self.latest = index
-        live = [t for t in self.tracks if index - t.last <= self.max_gap + 1]
-        found = np.array([[d.x0, d.y0, d.x1, d.y1] for d in detections], float).reshape(-1, 4)
-        gaps = np.array([index - t.last for t in live], float).reshape(-1, 1)
-        ends = np.array([t.seen[t.last][0] for t in live], float).reshape(-1, 4)
-        for _ in range(2):  # link as the camera moved before; then again as the faces linked say it moved
-            expected = ends + self.motion * gaps
-            links = greedy_links(iou_matrix(enlarged(expected, LINK_SCALE), enlarged(found, LINK_SCALE)), MIN_LINK_IOU)
-            if not links:
-                break
-            rows, columns = np.array(links).T
-            self.motion = np.median((found[columns] - ends[rows]) / gaps[rows], axis=0)
-        linked = {column: live[row] for row, column in links}
-        for column, detection in enumerate(detections):
-            track = linked.get(column)
-            if track is None:
-                track = Track()
-                self.tracks.append(track)
-            track.see(index, tuple(float(v) for v in found[column]), detection.score)
+        self.motions[index] = motion
+        self._carry(index, motion)
+        self._link(index, found, look)
+        slot = index % self.ring
+        allowed = np.where((self.sightings > 1) | (self.strength >= STRONG), MISSES, 1)
+        live = self.known[:, slot] & self.sure & (self.misses < allowed)
+        self.covered[:, slot] |= live & (index - self.supported <= hold(self.supports))
 
-    def boxes_at(self, index: int) -> list[Detection]:
-        """Every box to destroy in frame `index`: sightings, interpolated gaps and held boxes."""
-        boxes = []
-        for track in self.tracks:
-            box = self._box_at(track, index)
-            if box is not None:
-                boxes.append(box)
-        return boxes
+    def watch(self) -> np.ndarray:
+        """N×4 boxes (in the latest frame) whose cells should be looked at again soon: tracks that have
+        not cleared the bar yet, in their first WATCH_FRAMES frames, and faces supported fewer than
+        SURE_SUPPORTS times, while held."""
+        index = self.latest
+        slot = index % self.ring
+        wanted = self.known[:, slot] & np.where(self.sure, (self.supports < SURE_SUPPORTS)
+                                                & (index - self.supported <= hold(self.supports)),
+                                                index - self.first <= WATCH_FRAMES)
+        return self.box[wanted, slot].astype(np.float64)
 
-    def forget_before(self, index: int) -> None:
-        """Drop tracks that can no longer cover frame `index` or any later frame (kept in `finished`)."""
-        keep = self.hold + self.max_gap + 1
-        self.finished += [summary(t) for t in self.tracks if t.last + keep < index]
-        self.tracks = [t for t in self.tracks if t.last + keep >= index]
-        for track in self.tracks:  # of the sightings before `index`, only the last two are needed
-            for frame in sorted(f for f in track.seen if f < index)[:-2]:
-                del track.seen[frame]
+    def boxes_at(self, index: int) -> np.ndarray:
+        """N×5 (x0, y0, x1, y1, score) to destroy in frame `index` (still kept)."""
+        if not self.latest - self.keep <= index <= self.latest or index <= self.released:
+            raise ValueError(f"frame {index} is not kept")
+        slot = index % self.ring
+        chosen = self.covered[:, slot]
+        return np.column_stack([self.box[chosen, slot], self.score[chosen, slot]])
+
+    def release(self, index: int) -> None:
+        """Frame `index` was written: free its slot; drop tracks that can no longer touch a frame to come."""
+        slot = index % self.ring
+        self.known[:, slot] = self.covered[:, slot] = False
+        self.motions.pop(index, None)
+        self.released = index
+        gone = self.last <= index
+        if gone.any():
+            self.finished += [self._summary(i) for i in np.flatnonzero(gone & self.sure)]
+            self._keep_rows(~gone)
 
     def summaries(self) -> list[dict]:
-        """Every face seen: first and last frame it was seen in, sightings, its first box and best score."""
-        return self.finished + [summary(t) for t in self.tracks]
+        """Every face destroyed: first and last frame it was seen or carried in, sightings, first box, best score."""
+        return self.finished + [self._summary(i) for i in np.flatnonzero(self.sure)]
 
-    def _box_at(self, track: Track, index: int) -> Detection | None:
-        if index in track.seen:
-            box, score = track.seen[index]
-            return Detection(*box, score, "video")
-        before = [f for f in track.seen if f < index]
-        after = [f for f in track.seen if f > index]
-        if before and after:
-            a, b = max(before), min(after)
-            fraction = (index - a) / (b - a)
-            box = (1 - fraction) * np.array(track.seen[a][0]) + fraction * np.array(track.seen[b][0])
-            score = min(track.seen[a][1], track.seen[b][1])
-            return Detection(*box, score, "video (between sightings)")
-        if after and min(after) - index <= self.hold:
-            return self._held(track, track.first, index, at_end=False)
-        if before and index - track.last <= self.hold:
-            return self._held(track, track.last, index, at_end=True)
-        return None
+    def _summary(self, i: int) -> dict:
+        return {"frames": [int(self.first[i]), int(self.last[i])], "sightings": int(self.sightings[i]),
+                "box": [round(float(v)) for v in self.start[i]], "score": round(float(self.best[i]), 4)}
 
-    def _held(self, track: Track, sighting: int, index: int, at_end: bool) -> Detection:
-        box, score = track.seen[sighting]
-        distance = index - sighting
-        moved = np.array(box) + track.velocity(at_end, self.motion) * distance
-        return Detection(*grown(moved, 1 + self.growth * abs(distance)), score, "video (held)")
+    def _carry(self, index: int, motion: Motion) -> None:
+        """Move every track that may still matter into frame `index` (none across a cut)."""
+        previous, slot = (index - 1) % self.ring, index % self.ring
+        self.known[:, slot] = self.covered[:, slot] = False
+        if motion.cut or not len(self):
+            return
+        limit = np.where(self.sure, np.maximum(hold(self.supports) + self.supported - self.seen, 0) + self.keep,
+                         self.keep)
+        moving = self.known[:, previous] & (index - self.seen <= limit)
+        if not moving.any():
+            return
+        boxes = self.box[moving, previous].astype(np.float64)
+        carried = motion.carried_forward(boxes)
+        grow = GROWTH * motion.moved_by(carried)
+        carried += np.column_stack([-grow, -grow, grow, grow])
+        carried = _at_most(carried, self.size[moving] * MOST_GROWN)
+        inside = (carried[:, 2] > 0) & (carried[:, 3] > 0) & (carried[:, 0] < self.width) & (carried[:, 1] < self.height)
+        rows = np.flatnonzero(moving)[inside]
+        self.box[rows, slot] = carried[inside]
+        self.score[rows, slot] = self.score[rows, previous]
+        self.known[rows, slot] = True
+        self.last[rows] = index
+
+    def _link(self, index: int, found: Candidates, look: Look | None) -> None:
+        slot = index % self.ring
+        rows = np.flatnonzero(self.known[:, slot])
+        looked = rows if look is None else rows[look.looked_at(self.box[rows, slot].astype(np.float64))]
+        self.misses[looked] += 1  # undone below for those a candidate continues
+        boxes, scores, bars = found.boxes[:, :4].astype(np.float64), found.boxes[:, 4], found.bars
+        kept = scores >= LINK_SHARE * bars
+        boxes, scores, bars = boxes[kept], scores[kept], bars[kept]
+        links = _links(self.box[rows, slot].astype(np.float64), boxes)
+        matched = np.zeros(len(boxes), bool)
+        if len(links):
+            track, candidate = rows[links[:, 0]], links[:, 1]
+            self.misses[track] = 0
+            self.strength[track] = np.maximum(self.strength[track], scores[candidate] / bars[candidate])
+            matched[candidate] = True
+            clear = scores[candidate] >= bars[candidate]
+            support = scores[candidate] >= SUPPORT_SHARE * bars[candidate]
+            self.box[track, slot] = boxes[candidate]
+            self.size[track] = boxes[candidate, 2:] - boxes[candidate, :2]
+            self.score[track, slot] = scores[candidate]
+            self.seen[track] = index
+            self.supported[track[support]] = index
+            self.supports[track[support]] += 1
+            self.sightings[track] += clear
+            self.best[track] = np.maximum(self.best[track], scores[candidate])
+            self._cover_gaps(track[support & self.sure[track]], index)
+            newly = track[clear & ~self.sure[track]]
+            self.sure[newly] = True
+            self._cover_back(newly, index, look)
+        new = ~matched & (scores >= WATCH_SHARE * bars)
+        self._start(index, boxes[new], scores[new], bars[new], look)
+
+    def _start(self, index: int, boxes: np.ndarray, scores: np.ndarray, bars: np.ndarray, look: Look | None) -> None:
+        clear = scores >= bars
+        count = len(boxes)
+        if not count:
+            return
+        first = len(self)
+        slot = index % self.ring
+        self.box = np.concatenate([self.box, np.zeros((count, self.ring, 4), np.float32)])
+        self.known = np.concatenate([self.known, np.zeros((count, self.ring), bool)])
+        self.covered = np.concatenate([self.covered, np.zeros((count, self.ring), bool)])
+        self.score = np.concatenate([self.score, np.zeros((count, self.ring), np.float32)])
+        self.first = np.concatenate([self.first, np.full(count, index)])
+        self.last = np.concatenate([self.last, np.full(count, index)])
+        self.supported = np.concatenate([self.supported, np.full(count, index)])
+        self.seen = np.concatenate([self.seen, np.full(count, index)])
+        self.misses = np.concatenate([self.misses, np.zeros(count, np.int64)])
+        self.strength = np.concatenate([self.strength, (scores / bars).astype(np.float32)])
+        self.supports = np.concatenate([self.supports, np.ones(count, np.int64)])
+        self.sightings = np.concatenate([self.sightings, clear.astype(np.int64)])
+        self.best = np.concatenate([self.best, scores.astype(np.float32)])
+        self.sure = np.concatenate([self.sure, clear])
+        self.start = np.concatenate([self.start, boxes.astype(np.float32)])
+        self.size = np.concatenate([self.size, (boxes[:, 2:] - boxes[:, :2]).astype(np.float32)])
+        rows = np.arange(first, first + count)
+        self.box[rows, slot] = boxes
+        self.score[rows, slot] = scores
+        self.known[rows, slot] = True
+        self._cover_back(rows[clear], index, look)
+
+    def _cover_gaps(self, rows: np.ndarray, index: int) -> None:
+        """Faces seen again: destroy them in every kept frame since they were last covered."""
+        for frame in range(max(index - self.keep, self.released + 1), index):
+            slot = frame % self.ring
+            self.covered[rows, slot] |= self.known[rows, slot]
+
+    def _cover_back(self, rows: np.ndarray, index: int, look: Look | None) -> None:
+        """Faces just found: destroy them in the kept frames before, back to BACK_MARGIN frames before
+        the last close look at their place, carried back where they had no box."""
+        if not len(rows):
+            return
+        boxes = self.box[rows, index % self.ring].astype(np.float64)
+        last = np.full(len(rows), index - 1) if look is None else look.last_looked_before(boxes)
+        for frame in range(index - 1, max(index - self.keep, self.released + 1) - 1, -1):
+            motion = self.motions.get(frame + 1)
+            if motion is None or motion.cut:
+                break
+            slot = frame % self.ring
+            known = self.known[rows, slot]
+            carried = motion.carried_back(boxes)
+            boxes = np.where(known[:, None], self.box[rows, slot], carried)
+            wanted = frame > last - BACK_MARGIN
+            if not wanted.any():
+                break
+            chosen = rows[wanted]
+            self.box[chosen, slot] = boxes[wanted]
+            fresh = chosen[~known[wanted]]
+            self.score[fresh, slot] = self.score[fresh, index % self.ring]
+            self.known[chosen, slot] = True
+            self.covered[chosen, slot] = True
+            self.first[chosen] = np.minimum(self.first[chosen], frame)
+
+    def _keep_rows(self, keep: np.ndarray) -> None:
+        for name in ("box", "known", "covered", "score", "first", "last", "supported", "seen", "misses", "strength", "supports", "sightings",
+                     "best", "sure", "start", "size"):
+            setattr(self, name, getattr(self, name)[keep])
+
+
+def _at_most(boxes: np.ndarray, size: np.ndarray) -> np.ndarray:
+    """N×4 boxes shrunk about their centres to at most N×2 `size` (width, height)."""
+    centres = (boxes[:, :2] + boxes[:, 2:]) / 2
+    halves = np.minimum(boxes[:, 2:] - boxes[:, :2], size) / 2
+    return np.hstack([centres - halves, centres + halves])
+
+
+def _links(tracks: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    """K×2 (track row, candidate row) pairs, best overlap first, each used once."""
+    if not len(tracks) or not len(candidates):
+        return np.empty((0, 2), int)
+    a, b = _enlarged(candidates, LINK_SCALE), _enlarged(tracks, LINK_SCALE)
+    candidate, track = overlapping_pairs(a, b, MIN_LINK_IOU)
+    if not len(candidate):
+        return np.empty((0, 2), int)
+    overlap = iou_rows(a[candidate], b[track])
+    links, used_tracks, used_candidates = [], set(), set()
+    for i in np.argsort(-overlap, kind="stable"):
+        t, c = int(track[i]), int(candidate[i])
+        if t not in used_tracks and c not in used_candidates:
+            links.append((t, c))
+            used_tracks.add(t)
+            used_candidates.add(c)
+    return np.array(links, int)
+
+
+def _enlarged(boxes: np.ndarray, scale: float) -> np.ndarray:
+    centres = (boxes[:, :2] + boxes[:, 2:4]) / 2
+    halves = (boxes[:, 2:4] - boxes[:, :2]) * scale / 2
+    return np.hstack([centres - halves, centres + halves])
