@@ -18,6 +18,7 @@ only the faces the photo default finds (destroys) in at least one of every 10 fr
 visible in.
 Collateral: the share of pixels outside every face box enlarged 1.5× whose local SSIM fell under 0.5.
 Frames per second: the whole process (model loading included) on this machine.
+deface runs when its command works beside the tool's: `pip install -e '.[benchmarks]'` (see benchmarks/wider.py).
 """
 
 from __future__ import annotations
