@@ -190,6 +190,12 @@ def _files_in(folder: Path, output_dir: Path | None) -> Iterator[tuple[Path, str
     yield from ((Path(error.filename), _folder_problem(error)) for error in unreadable)
 
 
+def own_copies_in(paths: Iterable[str | Path]) -> int:
+    """How many files in the folders among `paths` are copies this tool made (never taken as inputs)."""
+    return sum(is_our_output(Path(root, name)) and not name.startswith(".blur-")
+               for given in paths if os.path.isdir(given) for root, _, names in os.walk(given) for name in names)
+
+
 def _folder_problem(error: OSError) -> str:
     return f"cannot search this folder ({error.strerror or error}); its photos were not anonymised"
 

@@ -166,10 +166,9 @@ def watch_folder(
     between photos: the current photo is always finished, so nothing is left half-done.
     """
     in_dir, out_dir = Path(in_dir), Path(out_dir)
-    if not in_dir.is_dir():
-        raise BlurError(f"{in_dir} is not a folder; give the folder to watch")
-    if in_dir.resolve() == out_dir.resolve():
-        raise BlurError("the output folder must differ from the watched folder")
+    problem = folders_problem(in_dir, out_dir)
+    if problem:
+        raise BlurError(problem)
     out_dir.mkdir(parents=True, exist_ok=True)
     records = records_folder(out_dir, random_names)
     records.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -194,6 +193,17 @@ def watch_folder(
             write_report(state.outcomes(), records / REPORT_NAME)
             yield outcome
         stop.wait(interval)
+
+
+def folders_problem(in_dir: Path, out_dir: Path) -> str | None:
+    """Why `in_dir` cannot be watched into `out_dir`, or None."""
+    if not in_dir.is_dir():
+        return f"{in_dir} is not a folder; give the folder to watch"
+    if in_dir.resolve() == out_dir.resolve():
+        return "the output folder must differ from the watched folder"
+    if out_dir.exists() and not out_dir.is_dir():
+        return f"{out_dir} is a file, not a folder"
+    return None
 
 
 def records_folder(out_dir: str | Path, random_names: bool = False) -> Path:

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
 import os
 import signal
 import sys
 import threading
 import time
 import unicodedata
-from collections import Counter
 from enum import IntEnum
 from pathlib import Path
-from typing import Callable, Sequence, TextIO
+from typing import Callable, NoReturn, Sequence, TextIO
 
 from blur import __version__
 from blur.anonymise import Method
-from blur.batch import Job, Outcome, Status, plan_jobs, run_batch, run_job, summarise, write_report
+from blur.batch import Job, Outcome, Status, own_copies_in, plan_jobs, run_batch, run_job, summarise, write_report
 from blur.decode import DEFAULT_MAX_PIXELS
 from blur.detect import DETECTORS, DEFAULT_DETECTOR
 from blur.detect.centerface import FAST_MIN_FACE, MIN_FACE
@@ -44,8 +44,19 @@ other commands (each has its own --help):
 """
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser, but a usage error is one line, naming the option meant when one is misspelt."""
+
+    def error(self, message: str) -> NoReturn:
+        unknown = message.removeprefix("unrecognized arguments:").split() if "unrecognized" in message else []
+        meant = [match for word in unknown if word.startswith("--")
+                 for match in difflib.get_close_matches(word.split("=")[0], self._option_string_actions, 1)]
+        hint = f"; did you mean {meant[0]}?" if meant else f" (see {self.prog} --help)"
+        self.exit(ExitStatus.USAGE, f"{self.prog}: {message}{hint}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="blur",
         description=(
             "Irreversibly destroy every face found in photos and videos and write copies with no metadata "
@@ -179,6 +190,10 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr
     subcommands = _subcommands()
     if argv and argv[0] in subcommands:
         return subcommands[argv[0]](argv[1:], stdout, stderr)
+    meant = difflib.get_close_matches(argv[0], subcommands, 1) if argv and not os.path.lexists(argv[0]) else []
+    if meant:
+        print(f"blur: '{printable(argv[0])}' is neither a file nor a folder; did you mean 'blur {meant[0]}'?", file=stderr)
+        return ExitStatus.USAGE
     return anonymise_paths(argv, stdout, stderr)
 
 
@@ -193,6 +208,10 @@ def anonymise_paths(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
         settings = settings_from(args)
     except InvalidSetting as exc:
         print(f"blur: {exc}", file=stderr)
+        return ExitStatus.USAGE
+    mistake = missing_paths(args.paths) or not_a_folder(args.output, "-o")
+    if mistake:
+        print(f"blur: {mistake}", file=stderr)
         return ExitStatus.USAGE
     problem = report_location_problem(args)
     if problem and args.random_names:
@@ -210,7 +229,10 @@ def anonymise_paths(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
     noun = "files" if any(kind_of(job.source) is Kind.VIDEO for job in jobs) else "photos"
     video = video_settings_from(args, settings)
     if not photos:
-        print(f"blur: no photos or videos found in the given folders{_not_read_note(jobs, args)}", file=stderr)
+        copies = own_copies_in(args.paths)
+        why = (f": the {copies} files there are copies blur made, which it never anonymises again" if copies > 1 else
+               ": the file there is a copy blur made, which it never anonymises again" if copies else "")
+        print(f"blur: no photos or videos found in the given folders{why}{_not_read_note(jobs, args)}", file=stderr)
         _report(args, [run_job(job, settings) for job in jobs], stderr)
         return ExitStatus.USAGE
     outcomes: list[Outcome] = []
@@ -266,20 +288,47 @@ def _counts_line(counts: dict[str, int]) -> str:
 
 
 def _not_read_note(jobs: list[Job], args: argparse.Namespace) -> str:
-    """How many files in the folders were not read, by kind, and where they are listed."""
-    kinds = Counter(job.not_read for job in jobs if job.not_read is not None)
-    if not kinds:
+    """How many files in the folders were not read, by kind: named when they are few, else where they are listed."""
+    files: dict[Kind, list[str]] = {}
+    for job in jobs:
+        if job.not_read is not None:
+            files.setdefault(job.not_read, []).append(printable(os.fsdecode(job.source)))
+    if not files:
         return ""
-    parts = ", ".join(f"{kinds[kind]} {_KIND_WORDS[kind][kinds[kind] != 1]}" for kind in _KIND_WORDS if kind in kinds)
-    listed = "the report lists them" if args.report else "--report FILE lists them"
-    return f". Not read: {parts} ({listed})"
+    named = sum(map(len, files.values())) <= NAMED_NOT_READ
+    parts = []
+    for kind, words in _KIND_WORDS.items():
+        if kind in files:
+            noun, advice = words[len(files[kind]) != 1]
+            names = f" ({', '.join(files[kind])})" if named else ""
+            parts.append(f"{len(files[kind])} {noun}{names}{advice}")
+    listed = "" if named else " (the report lists them)" if args.report else " (--report FILE lists them)"
+    return f". Not read: {', '.join(parts)}{listed}"
 
+
+NAMED_NOT_READ = 5
+"""Up to this many files not read are named in the summary; more are left to the report."""
 
 _KIND_WORDS = {
-    Kind.RAW: ("camera raw file: export it as JPEG or TIFF first", "camera raw files: export them as JPEG or TIFF first"),
-    Kind.OTHER_VIDEO: ("video in a format not read: convert it to MP4", "videos in formats not read: convert them to MP4"),
-    Kind.OTHER: ("other file", "other files"),
+    Kind.RAW: (("camera raw file", ": export it as JPEG or TIFF first"),
+               ("camera raw files", ": export them as JPEG or TIFF first")),
+    Kind.OTHER_VIDEO: (("video in a format not read", ": convert it to MP4"),
+                       ("videos in formats not read", ": convert them to MP4")),
+    Kind.OTHER: (("other file", ""), ("other files", "")),
 }
+
+
+def missing_paths(paths: Sequence[str]) -> str | None:
+    """What is wrong when some paths given do not exist (a typo, found before any work), or None."""
+    missing = [printable(os.fsdecode(path)) for path in paths if not os.path.lexists(path)]
+    return f"no such file or folder: {', '.join(missing)}" if missing else None
+
+
+def not_a_folder(path: str | None, name: str) -> str | None:
+    """What is wrong when `path`, to be a folder, is an existing file, or None."""
+    if path is not None and os.path.lexists(path) and not os.path.isdir(path):
+        return f"{name} {printable(os.fsdecode(path))} is a file, not a folder"
+    return None
 
 
 def report_location_problem(args: argparse.Namespace) -> str | None:

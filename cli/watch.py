@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+from pathlib import Path
 from typing import TextIO
 
 from blur.anonymise import Method
@@ -11,15 +12,15 @@ from blur.batch import summarise
 from blur.decode import DEFAULT_MAX_PIXELS
 from blur.errors import BlurError, InvalidSetting
 from blur.regions import DEFAULT_PADDING, Shape
-from blur.watch import DEFAULT_INTERVAL, DEFAULT_SETTLE, REPORT_NAME, STATE_NAME, records_folder, watch_folder
+from blur.watch import (DEFAULT_INTERVAL, DEFAULT_SETTLE, REPORT_NAME, STATE_NAME, folders_problem, records_folder,
+                        watch_folder)
 
-from .main import (ExitStatus, SignalStop, _positive_float, add_detection_arguments, add_geometry_argument, install_handlers,
-                   outcome_line,
-                   setting_type, settings_from)
+from .main import (ArgumentParser, ExitStatus, SignalStop, _positive_float, add_detection_arguments, add_geometry_argument,
+                   install_handlers, missing_paths, outcome_line, setting_type, settings_from)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="blur watch",
         description=(
             "Watch the folder IN and anonymise every photo copied into it, once the copy is complete, "
@@ -63,6 +64,10 @@ def watch_command(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
         settings = settings_from(args)
     except InvalidSetting as exc:
         print(f"blur watch: {exc}", file=stderr)
+        return ExitStatus.USAGE
+    mistake = missing_paths([args.input]) or folders_problem(Path(args.input), Path(args.output))
+    if mistake:
+        print(f"blur watch: {mistake}", file=stderr)
         return ExitStatus.USAGE
     stop = SignalStop()
     working = True  # a photo may be in progress: a second Ctrl-C abandons it
