@@ -40,7 +40,7 @@ SUBCOMMANDS_HELP = """\
 other commands (each has its own --help):
   blur review PATH...    check every photo in your web browser: cover missed faces, then save
   blur check FILE...     before posting: list leftover metadata and faces still visible
-  blur watch IN OUT      anonymise every photo copied into the folder IN, into OUT, until stopped
+  blur watch IN OUT      anonymise every photo and video copied into the folder IN, into OUT, until stopped
 """
 
 
