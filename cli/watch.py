@@ -16,7 +16,7 @@ from blur.watch import (DEFAULT_INTERVAL, DEFAULT_SETTLE, REPORT_NAME, STATE_NAM
                         watch_folder)
 
 from .main import (ArgumentParser, ExitStatus, SignalStop, _positive_float, add_detection_arguments, add_geometry_argument,
-                   install_handlers, missing_paths, outcome_line, report_location_problem, setting_type, settings_from)
+                   geometry_note, install_handlers, missing_paths, outcome_line, report_location_problem, setting_type, settings_from)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -111,6 +111,8 @@ def watch_command(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
         counts = summarise(outcomes)
         print(f"blur watch: stopped; {counts['done']} anonymised, {counts['skipped']} already done, "
               f"{counts['failed']} failed this session; report in {report}", file=stderr)
+        if geometry_note(outcomes):
+            print(f"blur watch: {geometry_note(outcomes)}", file=stderr)
         return ExitStatus.INTERRUPTED if signal.SIGINT in received else ExitStatus.OK
     except BlurError as exc:
         print(f"blur watch: {exc}", file=stderr)
