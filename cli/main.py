@@ -192,7 +192,8 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr
         return subcommands[argv[0]](argv[1:], stdout, stderr)
     meant = difflib.get_close_matches(argv[0], subcommands, 1) if argv and not os.path.lexists(argv[0]) else []
     if meant:
-        print(f"blur: '{printable(argv[0])}' is neither a file nor a folder; did you mean 'blur {meant[0]}'?", file=stderr)
+        print(f"blur: '{printable(argv[0])}' is neither a file nor a folder; did you mean 'blur {meant[0]}'?",
+              file=stderr)
         return ExitStatus.USAGE
     return anonymise_paths(argv, stdout, stderr)
 
@@ -297,8 +298,9 @@ def geometry_note(outcomes: list[Outcome]) -> str | None:
     """Said once, when photos were unlinked from their camera: why the copies are a little smaller."""
     if not any(outcome.status is Status.DONE and outcome.camera_unlinked for outcome in outcomes):
         return None
-    return ("the copies are slightly smaller than the photos (4032×3024 comes out about 3980×2980) and very slightly "
-            "distorted, which unlinks them from the camera's sensor pattern; --keep-geometry keeps every pixel where it was")
+    return ("the copies are slightly smaller than the photos (4032×3024 comes out about 3980×2980) and very "
+            "slightly distorted, which unlinks them from the camera's sensor pattern; --keep-geometry keeps every "
+            "pixel where it was")
 
 
 def _not_read_note(jobs: list[Job], args: argparse.Namespace) -> str:

@@ -16,7 +16,8 @@ from blur.watch import (DEFAULT_INTERVAL, DEFAULT_SETTLE, REPORT_NAME, STATE_NAM
                         watch_folder)
 
 from .main import (ArgumentParser, ExitStatus, SignalStop, _positive_float, add_detection_arguments, add_geometry_argument,
-                   geometry_note, install_handlers, missing_paths, outcome_line, report_location_problem, setting_type, settings_from)
+                   geometry_note, install_handlers, missing_paths, outcome_line, report_location_problem, setting_type,
+                   settings_from)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,7 +73,8 @@ def watch_command(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
         return ExitStatus.USAGE
     problem = report_location_problem(args)
     if problem and args.random_names:
-        print(f"blur watch: {problem}; with --random-names it would link every random name to its original", file=stderr)
+        print(f"blur watch: {problem}; with --random-names it would link every random name to its original",
+              file=stderr)
         return ExitStatus.USAGE
     report = Path(args.report) if args.report else records_folder(args.output) / REPORT_NAME
     stop = SignalStop()
@@ -92,7 +94,8 @@ def watch_command(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
             print(f"blur watch: watching {args.input} -> {args.output}; report in {report}; Ctrl-C to stop",
                   file=stderr, flush=True)
             if problem:
-                print(f"blur watch: note: {problem}: it names every original, so keep it out of what you post", file=stderr)
+                print(f"blur watch: note: {problem}: it names every original, so keep it out of what you post",
+                      file=stderr)
             for earlier in (Path(args.output) / REPORT_NAME, Path(args.output) / STATE_NAME):
                 if earlier.is_file() and earlier.resolve() != report.resolve():
                     print(f"blur watch: note: {earlier}, left by an earlier version, names every original: move it "

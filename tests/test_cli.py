@@ -268,7 +268,8 @@ def test_the_summary_says_once_that_the_copies_are_a_little_smaller(photos, tmp_
 
 def test_help_and_readme_say_the_same_of_fast():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    (claim,) = re.findall(r"\| `--fast` \| the same as `--min-face 20`: (about [\d.]+ times quicker on 12-MP photos)", readme)
+    (claim,) = re.findall(r"\| `--fast` \| the same as `--min-face 20`: (about [\d.]+ times quicker on 12-MP photos)",
+                          readme)
     assert claim in " ".join(build_parser().format_help().split())
 
 

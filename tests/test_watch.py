@@ -278,15 +278,20 @@ def test_the_report_and_state_never_land_in_the_output_folder(tmp_path, private_
 def test_a_report_is_written_where_asked_and_refused_inside_the_output_folder_with_random_names(tmp_path):
     in_dir, out_dir = tmp_path / "in", tmp_path / "out"
     small_photo("astronaut.jpg", in_dir / "a.jpg")
-    refused = subprocess.run([sys.executable, "-m", "blur_cli.main", "watch", str(in_dir), str(out_dir), "--random-names",
-                              "--report", str(out_dir / "r.json")], capture_output=True, text=True, timeout=WAIT)
+    refused = subprocess.run([sys.executable, "-m", "blur_cli.main", "watch", str(in_dir), str(out_dir),
+                              "--random-names", "--report", str(out_dir / "r.json")],
+                             capture_output=True, text=True, timeout=WAIT)
     assert refused.returncode == 2 and "inside the output folder" in refused.stderr and not out_dir.exists()
 
+    out_dir.mkdir()
+    (out_dir / REPORT_NAME).write_text("{}")  # where an earlier version kept it
     watcher = start_watch(in_dir, out_dir, 0.2, "--report", str(tmp_path / "reports" / "r.json"))
     try:
+        note = watcher.stderr.readline()
         wait_for(tmp_path / "reports" / "r.json")
     finally:
         status, _, stderr = stop_watch(watcher, signal.SIGTERM)
     assert status == 0 and f"report in {tmp_path / 'reports' / 'r.json'}" in stderr
+    assert f"note: {out_dir / REPORT_NAME}, left by an earlier version, names every original" in note
     assert [f["status"] for f in json.loads((tmp_path / "reports" / "r.json").read_text())["files"]] == ["done"]
-    assert outputs(out_dir) == ["a.blurred.jpg"]
+    assert outputs(out_dir) == [REPORT_NAME, "a.blurred.jpg"]
