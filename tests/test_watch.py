@@ -294,4 +294,4 @@ def test_a_report_is_written_where_asked_and_refused_inside_the_output_folder_wi
     assert status == 0 and f"report in {tmp_path / 'reports' / 'r.json'}" in stderr
     assert f"note: {out_dir / REPORT_NAME}, left by an earlier version, names every original" in note
     assert [f["status"] for f in json.loads((tmp_path / "reports" / "r.json").read_text())["files"]] == ["done"]
-    assert outputs(out_dir) == [REPORT_NAME, "a.blurred.jpg"]
+    assert outputs(out_dir) == ["a.blurred.jpg", REPORT_NAME]
