@@ -267,12 +267,11 @@ def anonymise_paths(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
     found = _counts_line(counts, photos=Kind.VIDEO not in kinds or Kind.PHOTO in kinds, videos=Kind.VIDEO in kinds)
     if stop.is_set():
         print(f"blur: interrupted after {handled} of {photos} {noun} ({found}{_looked_for(settings)}); "
-              "no partial files were left. Run the same command again to resume.", file=stderr)
+              f"no partial files were left{geometry_note(outcomes)}. Run the same command again to resume.",
+              file=stderr)
     else:
         print(f"blur: {handled} {noun[:-1] if handled == 1 else noun}: {found}{_looked_for(settings)}"
-              f"{_not_read_note(jobs, args)}", file=stderr)
-    if geometry_note(outcomes):
-        print(f"blur: {geometry_note(outcomes)}", file=stderr)
+              f"{geometry_note(outcomes)}{_not_read_note(jobs, args)}", file=stderr)
     if not _report(args, outcomes, stderr):
         return ExitStatus.SOME_FAILED
     if stop.is_set():
@@ -294,13 +293,12 @@ def _counts_line(counts: dict[str, int], photos: bool = True, videos: bool = Fal
             f"{counts['skipped']} already done earlier, {counts['failed']} failed")
 
 
-def geometry_note(outcomes: list[Outcome]) -> str | None:
-    """Said once, when photos were unlinked from their camera: why the copies are a little smaller."""
+def geometry_note(outcomes: list[Outcome]) -> str:
+    """Said once in a summary, when photos were unlinked from their camera: why the copies are a little smaller."""
     if not any(outcome.status is Status.DONE and outcome.camera_unlinked for outcome in outcomes):
-        return None
-    return ("the copies are slightly smaller than the photos (4032×3024 comes out about 3980×2980) and very "
-            "slightly distorted, which unlinks them from the camera's sensor pattern; --keep-geometry keeps every "
-            "pixel where it was")
+        return ""
+    return (". The copies are a little smaller (4032×3024 comes out about 3980×2980) and very slightly distorted, "
+            "which unlinks them from the camera's sensor pattern (--keep-geometry keeps every pixel where it was)")
 
 
 def _not_read_note(jobs: list[Job], args: argparse.Namespace) -> str:

@@ -15,9 +15,9 @@ from blur.regions import DEFAULT_PADDING, Shape
 from blur.watch import (DEFAULT_INTERVAL, DEFAULT_SETTLE, REPORT_NAME, STATE_NAME, folders_problem, records_folder,
                         watch_folder)
 
-from .main import (ArgumentParser, ExitStatus, SignalStop, _positive_float, add_detection_arguments, add_geometry_argument,
-                   geometry_note, install_handlers, missing_paths, outcome_line, report_location_problem, setting_type,
-                   settings_from)
+from .main import (ArgumentParser, ExitStatus, SignalStop, _positive_float, add_detection_arguments,
+                   add_geometry_argument, geometry_note, install_handlers, missing_paths, outcome_line,
+                   report_location_problem, setting_type, settings_from)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -113,9 +113,7 @@ def watch_command(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
             working = False  # from here on, more Ctrl-C only ask for the stop already under way
         counts = summarise(outcomes)
         print(f"blur watch: stopped; {counts['done']} anonymised, {counts['skipped']} already done, "
-              f"{counts['failed']} failed this session; report in {report}", file=stderr)
-        if geometry_note(outcomes):
-            print(f"blur watch: {geometry_note(outcomes)}", file=stderr)
+              f"{counts['failed']} failed this session; report in {report}{geometry_note(outcomes)}", file=stderr)
         return ExitStatus.INTERRUPTED if signal.SIGINT in received else ExitStatus.OK
     except BlurError as exc:
         print(f"blur watch: {exc}", file=stderr)
