@@ -23,6 +23,7 @@ fell under 0.5. Frames per second: the whole process (model loading included) on
 CPU seconds per frame and peak memory of that process. --refresh N adds `blur` runs on the 1080p
 pan and obstacle with every part of the picture looked at closely at least every N frames (the
 default is blur.video.looks.REFRESH): the curve of speed against recall and leaks.
+deface runs when its command works beside the tool's: `pip install -e '.[benchmarks]'` (see benchmarks/wider.py).
 """
 
 from __future__ import annotations

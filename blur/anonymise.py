@@ -120,6 +120,26 @@ def _corners(layer: list[Region], height: int, width: int) -> list[tuple[int, in
     return [region.clipped(height, width)[:2] for region in layer]
 
 
+def level_alpha(alpha: np.ndarray, regions: Iterable[Region], shape: Shape = Shape.ELLIPSE) -> np.ndarray:
+    """A copy of `alpha` (H×W uint8) in which each region is one level: the mean of its alpha.
+
+    Transparency stays where it was (a face in a transparent area stays unseen, its colours destroyed
+    underneath; a half-transparent one stays half-transparent), but alpha can no longer draw a face's
+    outline (a cut-out's edge, a silhouette): within a region it depends on its sum alone."""
+    out = alpha.copy()
+    for box, mask in _masked_boxes(regions, *alpha.shape, Shape(shape)):
+        out[box][mask] = np.rint(alpha[box][mask].mean())
+    return out
+
+
+def _masked_boxes(regions: Iterable[Region], height: int, width: int, shape: Shape):
+    """(rows and columns of its clipped box, mask over that box) for each region inside the image."""
+    for region in regions:
+        x0, y0, x1, y1 = region.clipped(height, width)
+        if x1 > x0 and y1 > y0:
+            yield (slice(y0, y1), slice(x0, x1)), region_mask(region, height, width, shape)
+
+
 @dataclass(frozen=True, eq=False)
 class _Layout:
     """Where a region's destroyed pixels are and which cells they draw on, for one clipped size and mask."""

@@ -210,6 +210,12 @@ def leads_outside(path: Path, folder: Path) -> bool:
         return True
 
 
+def own_copies_in(paths: Iterable[str | Path]) -> int:
+    """How many files in the folders among `paths` are copies this tool made (never taken as inputs)."""
+    return sum(is_our_output(Path(root, name)) and not name.startswith(".blur-")
+               for given in paths if os.path.isdir(given) for root, _, names in os.walk(given) for name in names)
+
+
 def _folder_problem(error: OSError) -> str:
     return f"cannot search this folder ({error.strerror or error}); its photos were not anonymised"
 
@@ -350,8 +356,21 @@ def run_video_job(
     done = Outcome(job.source, result.output, Status.DONE, result.faces, method, None, time.perf_counter() - started)
     done.processing = {**describe_processing(settings.photo, detector), "video": describe_video_processing(settings)}
     done.video = {"frames": result.frames, "width": result.width, "height": result.height, "audio": result.audio,
-                  "regions": result.regions, "detections": result.detected}
+                  "regions": result.regions, "detections": result.detected, "people": people_seen(result.faces)}
     return done
+
+
+def people_seen(faces: list[dict]) -> int:
+    """The most faces tracked at once in a video (`faces`: one per track, with its first and last frame).
+
+    A face lost and found again starts a new track, so tracks over-count people; faces at once do
+    not (and count fewer than were seen when people come and go, as in a pan)."""
+    changes = sorted(change for face in faces for change in ((face["frames"][0], 1), (face["frames"][1] + 1, -1)))
+    most = now = 0
+    for _, change in changes:
+        now += change
+        most = max(most, now)
+    return most
 
 
 def run_batch(
@@ -502,13 +521,17 @@ def _worker_job(job: Job, overwrite: bool) -> Outcome:
 
 
 def summarise(outcomes: Iterable[Outcome]) -> dict[str, int]:
-    """How many outcomes of each status, and "faces": the faces destroyed in the photos done (this run)."""
+    """How many outcomes of each status, "faces": the faces destroyed in the photos done (this run),
+    and "people": those seen in the videos done (`people_seen`)."""
     counts = {status.value: 0 for status in Status}
-    faces = 0
+    faces = people = 0
     for outcome in outcomes:
         counts[outcome.status.value] += 1
-        faces += len(outcome.faces or ())
-    counts["faces"] = faces
+        if outcome.video is None:
+            faces += len(outcome.faces or ())
+        else:
+            people += outcome.video.get("people", 0)
+    counts["faces"], counts["people"] = faces, people
     return counts
 
 

@@ -12,14 +12,14 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .anonymise import Method, anonymise
+from .anonymise import Method, anonymise, level_alpha
 from .check import verify_no_metadata
 from .decode import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, read_photo
 from .detect import DEFAULT_DETECTOR, DETECTORS, Detector, detect_faces, load_detector
 from .encode import DEFAULT_QUALITY, OutputFormat, encode_image, output_format_for, verify_encoded, write_atomically
 from .errors import InvalidSetting, OutputError, OutputExists
 from .fingerprint import unlink_sensor
-from .regions import DEFAULT_PADDING, Region, Shape, combined_mask, regions_from_detections
+from .regions import DEFAULT_PADDING, Region, Shape, regions_from_detections
 
 
 MIN_PADDING = 1.0
@@ -194,8 +194,8 @@ def anonymise_image(
 ) -> Anonymised:
     """Destroy every face in an upright H×W×3 uint8 RGB image.
 
-    Pass `regions` to skip detection (e.g. regions a person reviewed). Alpha becomes opaque where
-    pixels were destroyed, so transparency cannot carry a face's outline.
+    Pass `regions` to skip detection (e.g. regions a person reviewed). Alpha keeps its level in each
+    region but no outline (`level_alpha`): transparency cannot carry a face's outline.
     """
     if pixels.ndim != 3 or pixels.shape[2] != 3 or pixels.dtype != np.uint8:
         raise ValueError("pixels must be an H×W×3 uint8 RGB array")
@@ -203,8 +203,7 @@ def anonymise_image(
         regions = find_regions(pixels, settings, detector)
     out = anonymise(pixels, regions, settings.method, settings.shape, rng)
     if alpha is not None and regions:
-        alpha = alpha.copy()
-        alpha[combined_mask(regions, *alpha.shape, settings.shape)] = 255
+        alpha = level_alpha(alpha, regions, settings.shape)
     return Anonymised(out, alpha, regions)
 
 

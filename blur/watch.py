@@ -3,8 +3,9 @@
 A file counts as complete when its size and modification time have not changed for `settle`
 seconds: a copy in progress keeps changing them. Hidden and temporary names (`.name`, `~$name`,
 `name.part`, ...) are ignored, so tools that copy under a temporary name and rename at the end
-are picked up only after the rename. OUT gets the copies (mirroring IN's folders), a report, and
-a small state file, so a restart processes nothing twice. Originals are only ever read.
+are picked up only after the rename. OUT gets the copies (mirroring IN's folders) and nothing else:
+a report and a small state file, so a restart processes nothing twice, name every original and are
+kept in a private folder of the user's (`records_folder`). Originals are only ever read.
 
 Polling with the standard library, not inotify: it works the same on network shares, where
 inotify sees nothing written by other machines, and it is cheap (one directory walk per interval);
@@ -98,7 +99,7 @@ class SettleTracker:
 
 
 class WatchState:
-    """The photos already handled, persisted in OUT so a restart does not process them again.
+    """The photos already handled, persisted in `records_folder` so a restart does not process them again.
 
     Done and skipped photos are never processed again unless the file in IN changes (a new version
     replaces its copy). Failed ones have no output: they are retried after a restart.
@@ -157,23 +158,25 @@ def watch_folder(
     settle: float = DEFAULT_SETTLE,
     interval: float = DEFAULT_INTERVAL,
     random_names: bool = False,
+    report: str | Path | None = None,
     stop: StopFlag | None = None,
 ) -> Iterator[Outcome]:
     """Outcomes of the photos that arrive in `in_dir`, each processed once, until `stop` is set.
 
-    After each photo, the state and the report (blur-report.json, all photos so far, also across
-    restarts) are rewritten atomically in `records_folder(out_dir, random_names)`. `stop` is checked
-    between photos: the current photo is always finished, so nothing is left half-done. What a killed
-    run left (its temporary files) is removed from a folder before anything is written there.
+    After each photo, the state (in `records_folder(out_dir)`) and the report (all photos so far,
+    also across restarts; at `report`, default REPORT_NAME beside the state) are rewritten
+    atomically. `stop` is checked between photos: the current photo is always finished, so nothing
+    is left half-done. What a killed run left (its temporary files) is removed from a folder before
+    anything is written there.
     """
     in_dir, out_dir = Path(in_dir), Path(out_dir)
-    if not in_dir.is_dir():
-        raise BlurError(f"{in_dir} is not a folder; give the folder to watch")
-    if in_dir.resolve() == out_dir.resolve():
-        raise BlurError("the output folder must differ from the watched folder")
+    problem = folders_problem(in_dir, out_dir)
+    if problem:
+        raise BlurError(problem)
     out_dir.mkdir(parents=True, exist_ok=True)
-    records = records_folder(out_dir, random_names)
+    records = records_folder(out_dir)
     records.mkdir(mode=0o700, parents=True, exist_ok=True)
+    report = Path(report) if report is not None else records / REPORT_NAME
     stop = stop or threading.Event()
     state = WatchState(records)
     tracker = SettleTracker(settle)
@@ -198,16 +201,25 @@ def watch_folder(
             if outcome is None:  # stopped in the middle of a video: nothing of it written, retried next time
                 return
             state.record(relative, fingerprint, outcome)
-            write_report(state.outcomes(), records / REPORT_NAME)
+            write_report(state.outcomes(), report)
             yield outcome
         stop.wait(interval)
 
 
-def records_folder(out_dir: str | Path, random_names: bool = False) -> Path:
-    """Where the state and the report are kept: OUT; or with random names, as both link each
-    random name to its original, a private folder of the user's (one per OUT), never OUT."""
-    if not random_names:
-        return Path(out_dir)
+def folders_problem(in_dir: Path, out_dir: Path) -> str | None:
+    """Why `in_dir` cannot be watched into `out_dir`, or None."""
+    if not in_dir.is_dir():
+        return f"{in_dir} is not a folder; give the folder to watch"
+    if in_dir.resolve() == out_dir.resolve():
+        return "the output folder must differ from the watched folder"
+    if out_dir.exists() and not out_dir.is_dir():
+        return f"{out_dir} is a file, not a folder"
+    return None
+
+
+def records_folder(out_dir: str | Path) -> Path:
+    """Where the state and the report are kept: as both name every original (and link each random
+    name to its original), a private folder of the user's, one per OUT, never OUT itself."""
     digest = hashlib.sha256(os.fsencode(os.path.abspath(out_dir))).hexdigest()[:16]
     return key_folder() / "watch" / digest
 

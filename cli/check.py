@@ -13,11 +13,11 @@ from blur.errors import BlurError
 from blur.kinds import DESCRIPTIONS, Kind, kind_of_file
 from blur.video.check import VideoCheckReport, check_video
 
-from .main import ExitStatus, printable, setting_type
+from .main import ArgumentParser, ExitStatus, missing_paths, printable, setting_type
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="blur check",
         description=(
             "List the identifying metadata each photo carries (GPS, camera serials, owner names, times, "
@@ -43,6 +43,10 @@ def check(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # argparse exits 0 for --help and 2 for bad usage
         return int(exc.code or 0)
+    mistake = missing_paths(args.paths)
+    if mistake:
+        print(f"blur check: {mistake}", file=stderr)
+        return ExitStatus.USAGE
     files = list(_files(args.paths))
     if not files:
         print("blur check: no files found in the given folders", file=stderr)

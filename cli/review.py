@@ -13,11 +13,12 @@ from blur.pipeline import Settings
 from blur.regions import DEFAULT_PADDING, Shape
 from blur.review import ReviewServer, ReviewSession
 
-from .main import ExitStatus, add_detection_arguments, add_geometry_argument, detector_options_from, setting_type
+from .main import (ArgumentParser, ExitStatus, add_detection_arguments, add_geometry_argument, detector_options_from,
+                   missing_paths, not_a_folder, setting_type)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="blur review",
         description=(
             "Open a page in your web browser to check every photo: see the faces found, cover faces that "
@@ -58,6 +59,10 @@ def review(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
                             detector_options=detector_options_from(args), keep_geometry=args.keep_geometry)
     except InvalidSetting as exc:
         print(f"blur: {exc}", file=stderr)
+        return ExitStatus.USAGE
+    mistake = missing_paths(args.paths) or not_a_folder(args.output, "-o")
+    if mistake:
+        print(f"blur review: {mistake}", file=stderr)
         return ExitStatus.USAGE
     try:
         settings.load_detector()  # fail now, with one clear message, rather than on every photo

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from blur.batch import Status, plan_jobs, run_batch, write_report
+from blur.batch import Status, people_seen, plan_jobs, run_batch, write_report
 from blur.pipeline import Settings
 from conftest import SAMPLES, write_photo
 
@@ -284,3 +284,10 @@ def test_photos_are_done_in_this_process_by_default(folder, tmp_path, monkeypatc
     monkeypatch.setattr(blur.batch, "ProcessPoolExecutor", no_processes)
     outcomes = list(run_batch(plan_jobs([folder], tmp_path / "out")))
     assert [o.status for o in outcomes] == [Status.DONE, Status.DONE]
+
+
+def test_people_seen_in_a_video_are_the_most_faces_tracked_at_once():
+    """A face lost and found again starts a new track: tracks over-count people, faces at once do not."""
+    tracks = [{"frames": [0, 10]}, {"frames": [5, 20]}, {"frames": [11, 30]}, {"frames": [21, 21]}, {"frames": [31, 40]}]
+    assert people_seen(tracks) == 2
+    assert people_seen([]) == 0

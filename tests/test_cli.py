@@ -6,15 +6,18 @@ import importlib
 import io
 import json
 import os
+import re
 import shutil
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from blur.detect import load_detector
 from blur.detect.centerface import DEFAULT_THRESHOLD, FAST_MIN_FACE, MIN_FACE
-from blur_cli.main import ExitStatus, detector_options_from, main, printable
+from blur_cli.main import ExitStatus, build_parser, detector_options_from, main, printable
 from conftest import SAMPLES
 
 
@@ -184,8 +187,9 @@ def test_files_that_are_not_photos_are_counted_and_listed_in_the_report(photos, 
     code, out, err = run(str(photos), "-o", str(tmp_path / "out"), "--report", str(report), "-j", "1")
     assert code == ExitStatus.OK, err
     assert "3 photos: 3 anonymised" in err
-    assert ("Not read: 2 camera raw files: export them as JPEG or TIFF first, 1 video in a format not read: convert it "
-            "to MP4, 1 other file (the report lists them)") in err
+    assert (f"Not read: 2 camera raw files ({photos / 'IMG_1.CR2'}, {photos / 'IMG_2.dng'}): export them as JPEG or "
+            f"TIFF first, 1 video in a format not read ({photos / 'clip.avi'}): convert it to MP4, 1 other file "
+            f"({photos / 'notes.txt'})\n") in err
     assert "IMG_1" not in out  # listed in the report, not one line each
     files = {Path(f["input"]).name: f for f in json.loads(report.read_text())["files"]}
     assert {name for name, f in files.items() if f["status"] == "not read"} == {"IMG_1.CR2", "IMG_2.dng", "clip.avi", "notes.txt"}
@@ -205,3 +209,79 @@ def test_a_raw_file_given_by_name_fails_clearly(photos):
     (photos / "IMG_1.dng").write_bytes(b"II*\x00\x08\x00\x00\x00")
     code, out, _ = run(str(photos / "IMG_1.dng"))
     assert code == ExitStatus.SOME_FAILED and "camera raw file" in out and "export it as JPEG or TIFF" in out
+
+
+@pytest.mark.parametrize("typo, command", [("chek", "check"), ("reveiw", "review"), ("wach", "watch")])
+def test_a_misspelt_command_is_a_usage_error_that_names_the_command(tmp_path, typo, command):
+    code, out, err = run(typo, str(tmp_path))
+    assert code == ExitStatus.USAGE and out == ""
+    assert f"did you mean 'blur {command}'" in err and err.count("\n") == 1, err
+
+
+def test_a_missing_path_is_a_usage_error_before_any_work(photos):
+    code, out, err = run(str(photos), str(photos / "nosuch.jpg"))
+    assert code == ExitStatus.USAGE and out == "" and err.count("\n") == 1
+    assert "nosuch.jpg" in err and "no such file or folder" in err
+    assert not list(photos.glob("*.blurred.*"))
+
+
+@pytest.mark.parametrize("argv", [["check", "{missing}"], ["check", "{photos}", "{missing}", "--no-faces"],
+                                  ["watch", "{missing}", "{out}"], ["watch", "{photos}", "{photos}"],
+                                  ["-o", "{photos}/astronaut.jpg", "{photos}"]])
+def test_other_usage_mistakes_are_found_before_any_work(photos, tmp_path, argv):
+    names = {"missing": tmp_path / "nosuch", "photos": photos, "out": tmp_path / "out"}
+    code, out, err = run(*(arg.format(**names) for arg in argv))
+    assert code == ExitStatus.USAGE and out == "" and err.count("\n") == 1, err
+    assert not (tmp_path / "out").exists() and not list(photos.glob("*.blurred.*"))
+
+
+def test_review_of_a_missing_folder_is_a_usage_error_and_starts_no_server(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "blur_cli.main", "review", str(tmp_path / "nosuch"), "--no-browser"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == ExitStatus.USAGE and done.stdout == ""
+    assert done.stderr.count("\n") == 1 and "no such file or folder" in done.stderr
+
+
+@pytest.mark.parametrize("command", [[], ["check"], ["review"], ["watch", "in"]])
+def test_argument_errors_are_one_line_and_suggest_the_option_meant(command, tmp_path, capsys):
+    code, _, _ = run(*command, str(tmp_path), "--fsat" if command != ["check"] else "--no-facs")
+    err = capsys.readouterr().err
+    assert code == ExitStatus.USAGE and err.count("\n") == 1, err
+    assert ("did you mean --fast?" if command != ["check"] else "did you mean --no-faces?") in err
+
+
+def test_the_files_not_read_are_named_when_few_and_left_to_the_report_when_many(photos, tmp_path):
+    (photos / "notes.txt").write_text("not a photo")
+    code, _, err = run(str(photos), "-o", str(tmp_path / "out"))
+    assert code == ExitStatus.OK and f"Not read: 1 other file ({photos / 'notes.txt'})\n" in err, err
+    for index in range(5):
+        (photos / f"notes{index}.txt").write_text("not a photo")
+    code, _, err = run(str(photos), "-o", str(tmp_path / "out"))
+    assert code == ExitStatus.OK and "Not read: 6 other files (--report FILE lists them)\n" in err, err
+
+
+def test_a_folder_of_copies_blur_made_says_why_nothing_was_anonymised(photos, tmp_path):
+    assert run(str(photos), "-o", str(tmp_path / "out"))[0] == ExitStatus.OK
+    code, out, err = run(str(tmp_path / "out"))
+    assert code == ExitStatus.USAGE and out == ""
+    assert "the 3 files there are copies blur made" in err and err.count("\n") == 1, err
+    assert not list((tmp_path / "out").glob("*.blurred.blurred.*"))
+
+
+def test_the_summary_says_once_that_the_copies_are_a_little_smaller(photos, tmp_path):
+    code, out, err = run(str(photos), "-o", str(tmp_path / "out"))
+    assert code == ExitStatus.OK and err.count("smaller") == 1 and "--keep-geometry" in err and "smaller" not in out
+    code, _, err = run(str(photos), "-o", str(tmp_path / "kept"), "--keep-geometry")
+    assert code == ExitStatus.OK and "smaller" not in err
+
+
+def test_help_and_readme_say_the_same_of_fast():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    (claim,) = re.findall(r"\| `--fast` \| the same as `--min-face 20`: (about [\d.]+ times quicker on 12-MP photos)",
+                          readme)
+    assert claim in " ".join(build_parser().format_help().split())
+
+
+def test_watch_help_says_it_takes_videos(capsys):
+    assert run("watch", "--help")[0] == ExitStatus.OK
+    assert "every photo and video" in " ".join(capsys.readouterr().out.split())

