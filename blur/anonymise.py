@@ -75,7 +75,12 @@ def anonymise(
     elif out is not pixels:
         raise ValueError("out must be pixels itself (in place) or None (a copy)")
     height, width = out.shape[:2]
-    flat = out.reshape(-1, 3)
+    if not out.flags.c_contiguous:  # a decoder's picture with padded rows: destroyed in a copy, then put back
+        work = np.ascontiguousarray(out)
+        anonymise(work, regions, method, shape, rng, out=work)
+        out[...] = work
+        return out
+    flat = out.reshape(-1, 3)  # a view: every write below lands in `out`
     for layer in _layers(regions, height, width):
         layouts = [_layout_of(region, height, width, shape) for region in layer]
         corners = _corners(layer, height, width)

@@ -6,6 +6,12 @@ worker thread builds the detector once and reuses it. A worker lost mid-batch ha
 rescheduled by Dask on the others; writes are atomic, so a lost worker leaves no half-written
 copy, and a retried photo whose copy the lost worker had already written is reported once, as done.
 
+Videos come after the photos, split by time (blur.video.split): the client scans each video and cuts
+it into ranges, the workers anonymise the ranges into hidden segment files beside the output, and the
+client joins them into the one MP4 a local run writes (same pictures, same order) and removes them.
+A lost worker's range is done again elsewhere; a range that fails fails the video, and nothing of
+it is left.
+
 Needs the optional extra: pip install 'soft-focus[cluster]' (on the client and on every worker).
 """
 
@@ -13,16 +19,20 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Iterator
 
-from .batch import Job, Outcome, Status, StopRequest, describe_processing, run_job
+from .batch import Job, Outcome, Status, StopRequest, describe_processing, people_seen, run_job
 from .decode import read_photo
 from .detect import Detector, load_detector
 from .encode import OUTPUT_FORMATS
-from .errors import BlurError
+from .errors import BlurError, OutputExists
+from .kinds import Kind, kind_of
 from .pipeline import Settings, find_regions, with_extension
+from .video.pipeline import VideoSettings, describe_video_processing
+from .video.split import SEGMENT_SECONDS, RangeResult, TimeRange, anonymise_time_range, join_segments, plan_time_ranges
 
 CONNECT_TIMEOUT = 10.0
 """Seconds to wait for the scheduler to answer."""
@@ -43,6 +53,8 @@ def run_on_cluster(
     overwrite: bool = False,
     in_flight: int | None = None,
     stop: StopRequest | None = None,
+    video: VideoSettings | None = None,
+    segment_seconds: float = SEGMENT_SECONDS,
 ) -> Iterator[Outcome]:
     """Outcomes of all jobs, in completion order, computed by the workers of the Dask `scheduler`.
 
@@ -57,7 +69,8 @@ def run_on_cluster(
     for job in jobs:  # planning already knows their outcome: nothing to send to the cluster
         if job.problem:
             yield run_job(job, settings)
-    jobs = [job for job in jobs if not job.problem]
+    videos = [job for job in jobs if not job.problem and kind_of(job.source) is Kind.VIDEO]
+    jobs = [job for job in jobs if not job.problem and kind_of(job.source) is not Kind.VIDEO]
     absolute = [_absolute(job) for job in jobs]
     existing = _existing_outputs(absolute)
     batch = uuid.uuid4().hex[:12]
@@ -93,10 +106,79 @@ def run_on_cluster(
                 _cancel_unstarted(client, pending)
             if not stopping:
                 submit_next()
+        video = video or VideoSettings(settings)
+        for job in videos:
+            if stopping or (stop is not None and stop.is_set()):
+                break
+            yield _as_given(_video_on_cluster(client, distributed, _absolute(job), video, overwrite, batch,
+                                              segment_seconds, stop), job)
     finally:
         if pending:
             client.cancel(list(pending))
         client.close()
+
+
+def _video_on_cluster(client, distributed, job: Job, settings: VideoSettings, overwrite: bool, batch: str,
+                      seconds: float, stop: StopRequest | None) -> Outcome:
+    """One video, its time ranges anonymised by the workers and joined here (see the module's docstring)."""
+    started = time.perf_counter()
+    method = settings.photo.method.value
+
+    def ended(status: Status, error: str | None = None, destination: Path | None = None, faces=()) -> Outcome:
+        return Outcome(job.source, destination, status, None if faces is None else list(faces), method, error,
+                       time.perf_counter() - started)
+
+    if not overwrite and os.path.lexists(job.destination):
+        return ended(Status.SKIPPED, None, job.destination, None)
+    try:
+        ranges = plan_time_ranges(job.source, settings, seconds)
+    except BlurError as exc:
+        return ended(Status.FAILED, str(exc))
+    segments = [job.destination.with_name(f".{job.destination.name}.{batch}.{n}.segment.mp4") for n in range(len(ranges))]
+    futures = [client.submit(anonymise_range_on_worker, job.source, segment, time_range, settings,
+                             key=f"blur-{batch}-{job.destination.name}-{n}", pure=False)
+               for n, (segment, time_range) in enumerate(zip(segments, ranges))]
+    try:
+        parts: list[tuple[RangeResult, dict]] = [None] * len(futures)
+        for future in distributed.as_completed(futures, loop=client.loop):
+            if stop is not None and stop.is_set():
+                client.cancel(futures)
+                return ended(Status.FAILED, "stopped before this video was done; nothing of it was written")
+            try:
+                parts[futures.index(future)] = future.result()
+            except BlurError as exc:
+                client.cancel(futures)
+                return ended(Status.FAILED, str(exc))
+            except Exception as exc:  # a worker kept dying on it, or lacks this tool
+                client.cancel(futures)
+                return ended(Status.FAILED, f"the cluster could not process this video ({type(exc).__name__}: {exc}); "
+                                            "check that every worker has soft-focus installed and enough memory")
+        try:
+            result = join_segments(job.source, [part for part, _ in parts], job.destination, settings,
+                                   overwrite=overwrite)
+        except OutputExists as exc:
+            return ended(Status.SKIPPED, None, exc.path, None)
+        except BlurError as exc:
+            return ended(Status.FAILED, str(exc))
+    finally:
+        for segment in segments:
+            try:
+                os.unlink(segment)
+            except FileNotFoundError:
+                pass
+    done = ended(Status.DONE, None, result.output, result.faces)
+    done.processing = {**parts[0][1], "video": {**describe_video_processing(settings), "parts": len(parts)}}
+    done.video = {"frames": result.frames, "width": result.width, "height": result.height, "audio": result.audio,
+                  "regions": result.regions, "detections": result.detected, "people": people_seen(result.faces)}
+    return done
+
+
+def anonymise_range_on_worker(source: Path, segment: Path, time_range: TimeRange,
+                              settings: VideoSettings) -> tuple[RangeResult, dict]:
+    """Run on a Dask worker: one time range of a video with this thread's detector, and how it was anonymised."""
+    detector = _detector_for(settings.photo)
+    return (anonymise_time_range(source, segment, time_range, settings, detector=detector),
+            describe_processing(settings.photo, detector))
 
 
 def _cancel_unstarted(client, pending: dict) -> None:

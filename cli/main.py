@@ -363,7 +363,7 @@ def _outcomes(jobs: list, settings: Settings, args: argparse.Namespace, stop: "S
     if args.scheduler:
         from blur.cluster import run_on_cluster
 
-        return run_on_cluster(jobs, settings, scheduler=args.scheduler, overwrite=args.overwrite, stop=stop)
+        return run_on_cluster(jobs, settings, scheduler=args.scheduler, overwrite=args.overwrite, stop=stop, video=video)
     return run_batch(jobs, settings, workers=args.workers, overwrite=args.overwrite, stop=stop, video=video,
                      progress=progress)
 

@@ -140,3 +140,16 @@ def test_a_drawn_rectangle_is_destroyed_to_its_corners_in_oval_mode(textured, me
     for corner in (changed[8:11, 10:13], changed[8:11, 47:50], changed[53:56, 10:13], changed[53:56, 47:50]):
         assert corner.mean() > 0.6, corner
     assert not changed[:8].any() and not changed[56:].any() and not changed[:, :10].any() and not changed[:, 50:].any()
+
+
+@pytest.mark.parametrize("method", list(Method))
+def test_a_picture_with_padded_rows_is_destroyed_in_place(textured, method):
+    """A decoder may hand over pixels whose rows are padded (not contiguous): destroyed all the same."""
+    padded = np.zeros((64, 96, 3), np.uint8)
+    padded[:, :80] = textured
+    view = padded[:, :80]
+    assert not view.flags.c_contiguous
+    out = anonymise(view, [Region(10, 10, 50, 50)], method, Shape.RECTANGLE, np.random.default_rng(1), out=view)
+    assert out is view
+    assert (padded[10:50, 10:50] != textured[10:50, 10:50]).any(axis=2).mean() > 0.9
+    assert (padded[:, 80:] == 0).all() and (padded[:10, :80] == textured[:10]).all()

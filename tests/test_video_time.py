@@ -15,9 +15,9 @@ import pytest
 
 from blur.detect.views import Areas, Pyramid
 from blur.video import VideoSettings, anonymise_video_file
-from blur.video.looks import CHANGE_DELAY, NEVER, REFRESH, Look, LookPlanner, lookahead
+from blur.video.looks import CHANGE_DELAY, ENTER_DELAY, NEVER, REFRESH, Look, LookPlanner, lookahead
 from blur.video.motion import FlowGrid, MotionEstimator, first_motion
-from blur.video.track import BACK_MARGIN, HOLD_MOST, HOLD_SIGHTED, MISSES, Candidates, Tracks, hold
+from blur.video.track import BACK_MARGIN, HOLD_MOST, HOLD_SIGHTED, Candidates, Tracks, hold, misses_allowed
 from video_helpers import astronaut_face, write_video
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -106,8 +106,7 @@ def test_a_pan_is_measured_and_boxes_are_carried_with_it():
     box = np.array([[100.0, 100.0, 140.0, 140.0]])
     assert motion.carried_forward(box)[0] == pytest.approx([94, 97, 134, 137], abs=1.0)
     assert motion.carried_back(box)[0] == pytest.approx([106, 103, 146, 143], abs=1.0)
-    assert motion.changed[3:-3, 3:-3].mean() < 0.05  # little but what came in at the edges is new
-    assert motion.changed[-1].all() and motion.changed[:, -1].all()
+    assert motion.changed.mean() < 0.05  # nothing changed: what came in at the edges is planned apart
 
 
 def test_a_zoom_is_measured():
@@ -172,6 +171,20 @@ def test_a_changed_cell_is_looked_at_within_the_change_delay():
     assert any(seen)
 
 
+def test_what_comes_into_a_pan_is_looked_at_within_the_enter_delay():
+    grid = FlowGrid.for_frame(240, 320)
+    planner = LookPlanner(grid, Pyramid())
+    picture = scenery(240, 400, seed=9)
+    estimator = MotionEstimator(grid)
+    looked_at = {}
+    for index in range(12):  # the camera pans right 6 px a frame: new cells come in on the right
+        motion = estimator.motion(np.ascontiguousarray(picture[:, 6 * index : 6 * index + 320]))
+        look = planner.plan(index, motion, np.empty((0, 4)))
+        if look.looked.cells[:, -1].all():
+            looked_at[index] = True
+    assert 0 in looked_at and all(any(f in looked_at for f in range(i, i + ENTER_DELAY + 1)) for i in range(1, 7))
+
+
 # --- tracks -------------------------------------------------------------------------------------------
 
 
@@ -206,8 +219,8 @@ def test_a_face_found_late_is_covered_back_to_the_last_look_at_its_place():
 
 def test_a_face_seen_often_is_held_longer_than_one_seen_once():
     """Not looked at closely after their sightings, faces stay covered for a hold that grows with
-    their supports; looked at and not found, a face seen once goes at once, a sure one after MISSES."""
-    often, once = (20, 20, 50, 50), (200, 20, 230, 50)
+    their supports; looked at and not found, a face seen once goes sooner than one seen often."""
+    often, once = (60, 60, 90, 90), (200, 60, 230, 90)
     for closely in (False, True):
         tracks = Tracks(keep=4, height=240, width=320)
         covered = {often: [], once: []}
@@ -223,11 +236,39 @@ def test_a_face_seen_often_is_held_longer_than_one_seen_once():
                     if any(abs(b[0] - box[0]) < 5 for b in shown):
                         covered[box].append(frame)
                 tracks.release(frame)
-        if closely:
-            assert max(covered[once]) == 9 and max(covered[often]) == 9 + MISSES - 1
+        if closely:  # 30-px faces: plain to see
+            allowed = misses_allowed(np.array([1, 10]), np.array([1.2, 1.2]), np.array([30, 30]))
+            assert max(covered[once]) == 9 + allowed[0] - 1 and max(covered[often]) == 9 + allowed[1] - 1
+            assert allowed[1] > allowed[0]
         else:
             assert max(covered[once]) - 9 == HOLD_SIGHTED
             assert max(covered[often]) - 9 == int(hold(np.array([10]))[0]) <= HOLD_MOST
+
+
+def test_two_faces_side_by_side_stay_two_tracks():
+    tracks = Tracks(keep=4, height=240, width=320)
+    for index in range(5):
+        tracks.step(index, still_motion(), found((0, 0, 40, 40), (60, 0, 100, 40)))
+    assert len(tracks.summaries()) == 2
+    assert sorted(box[0] for box in tracks.boxes_at(2)) == [0, 60]
+
+
+def test_a_pan_carries_small_faces_from_frame_to_frame():
+    """The camera pans 30 px a frame, more than a 20-px face's width: each face stays one track."""
+    grid = FlowGrid.for_frame(480, 960)
+    base = first_motion(grid)
+    flow = np.zeros_like(base.back)
+    flow[..., 0] = -30.0  # what is at x in a frame was at x - 30 in the one before
+    pan = type(base)(flow, np.array([[1.0, 0, -30], [0, 1, 0]]), np.zeros_like(base.changed), False, base.factor)
+    tracks = Tracks(keep=4, height=480, width=960)
+    for index in range(8):
+        shift = 30 * index
+        tracks.step(index, pan, found((100 + shift, 100, 300 + shift, 300), (400 + shift, 100, 420 + shift, 120),
+                                      (500 + shift, 100, 520 + shift, 120), score=0.6))
+    assert len(tracks.summaries()) == 3
+    assert all(summary["sightings"] == 8 for summary in tracks.summaries())
+    (carried,) = pan.carried_forward(np.array([[400.0, 100, 420, 120]]))
+    assert carried == pytest.approx([430, 100, 450, 120], abs=0.5)
 
 
 def test_a_cut_ends_every_track():

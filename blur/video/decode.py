@@ -41,6 +41,17 @@ class VideoLimits:
 
 
 @dataclass(frozen=True)
+class VideoScan:
+    """What reading a video's packets without decoding them tells: enough to split it by time."""
+
+    times: list[int]
+    """The time of every picture, in the order they are shown (in `time_base` units)."""
+    keyframes: list[int]
+    """The times of the pictures a decoder can start from."""
+    time_base: Fraction
+
+
+@dataclass(frozen=True)
 class VideoInfo:
     """What the container says about the video stream (as stored: frames are turned upright as decoded)."""
 
@@ -163,6 +174,57 @@ class VideoReader:
             raise _damaged(exc) from None
         if index == 0:
             raise UnreadableVideo("damaged or truncated video: no frame could be decoded")
+        self._check_whole(found, reach)
+
+    def scan(self) -> "VideoScan":
+        """Read every packet of the file without decoding a picture, with the checks of `packets()` (a
+        file cut short fails, and limits hold), for what splitting the video by time needs."""
+        found = Counter()
+        reach = None
+        times, keys = [], []
+        try:
+            for packet in self._container.demux():
+                found[packet.stream.index] += bool(packet.size or packet.dts is not None)
+                reach = _later(reach, _end_of(packet, float(1 / self.info.rate) if packet.stream is self._video else 0.0))
+                if packet.stream is not self._video or not packet.size:
+                    continue
+                if packet.pts is None:
+                    raise UnreadableVideo("damaged video: a picture without a time; it cannot be split by time")
+                times.append(packet.pts)
+                if packet.is_keyframe:
+                    keys.append(packet.pts)
+                if len(times) > self.limits.max_frames:
+                    raise VideoTooLong(f"the video has more than {self.limits.max_frames} frames (the limit)")
+        except (av.FFmpegError, ValueError) as exc:
+            raise _damaged(exc) from None
+        if not times:
+            raise UnreadableVideo("damaged or truncated video: it holds no pictures")
+        self._check_whole(found, reach)
+        seconds = float((max(times) - min(times)) * self._video.time_base)
+        if seconds > self.limits.max_seconds:
+            raise VideoTooLong(f"the video lasts more than {self.limits.max_seconds:.0f} s (the limit)")
+        return VideoScan(sorted(times), sorted(set(keys)), self._video.time_base)
+
+    def frames_from(self, start: int | None) -> Iterator[tuple[np.ndarray, int]]:
+        """Upright RGB pictures and their times (in `scan()`'s time base) from the last keyframe at or
+        before time `start` (the first, if None) to the end, in the order they are shown. For a part of
+        a video only: the file as a whole is checked by `scan()`, not here."""
+        try:
+            if start is not None:
+                self._container.seek(start, stream=self._video, backward=True, any_frame=False)
+            for packet in self._container.demux(self._video):
+                for frame in packet.decode():
+                    if frame.pts is None:
+                        raise UnreadableVideo("damaged video: a picture without a time; it cannot be split by time")
+                    if frame.width * frame.height > self.limits.max_frame_pixels:
+                        raise VideoTooLong(f"a frame of {frame.width}×{frame.height} is over the pixel limit")
+                    yield upright(frame.to_ndarray(format="rgb24"), frame.rotation), frame.pts
+        except (av.FFmpegError, ValueError) as exc:
+            raise _damaged(exc) from None
+
+    def _check_whole(self, found: Counter, reach: float | None) -> None:
+        """UnreadableVideo if the file holds fewer pictures or sound than its index lists, or ends well
+        before the time it declares: it was cut short."""
         # MP4 and MOV list every packet (fragmented: in the fragments read). Pictures and sound only: the
         # demuxer keeps some data and chapter tracks' packets to itself.
         for stream in [self._video, *self._container.streams.audio]:

@@ -3,9 +3,9 @@
 The coarse levels of the pyramid (faces from COARSE_FACE pixels up) look at every frame whole: they
 are cheap, and a large face that enters quickly is found at once. The fine levels, where most of
 the work is, look at a cell of the picture when it is due: every cell at least once every REFRESH
-frames (carried along as the picture moves, so a pan does not reset it), a changed or newly entered
-cell within CHANGE_DELAY frames, and the cells around a face not yet sure (`watch`) within
-WATCH_DELAY frames. A cut makes every cell due at once. Each look covers whole tiles of the finest
+frames (carried along as the picture moves, so a pan does not reset it), a changed cell within
+CHANGE_DELAY frames, a cell that came into the picture within ENTER_DELAY frames, and the cells
+around a face not yet sure (`watch`) within WATCH_DELAY frames. A cut makes every cell due at once. Each look covers whole tiles of the finest
 level (blur.detect.views), so every cell inside the tiles a due cell touches is looked at too.
 
 A face that was in a cell before it was looked at is covered in those earlier frames by carrying
@@ -25,8 +25,11 @@ from .motion import FlowGrid, Motion
 REFRESH = 8
 """Most frames a cell goes without a close look (about four looks a second at 30 frames per second;
 Google's Magritte looks five times a second). benchmarks/video.py --refresh measures others."""
-CHANGE_DELAY = 2
-"""A changed or newly entered cell is looked at within this many frames (so a strip entering a pan
+CHANGE_DELAY = 0
+"""A changed cell (something uncovered or turning, which the motion cannot explain) is looked at
+within this many frames."""
+ENTER_DELAY = 4
+"""A cell that came into the picture is looked at within this many frames (so a strip entering a pan
 a few pixels a frame is looked at in one piece, not every frame)."""
 WATCH_DELAY = 2
 """Cells around a face not yet sure are looked at again within this many frames."""
@@ -37,7 +40,7 @@ COARSE_FACE = 40.0
 def lookahead(refresh: int = REFRESH) -> int:
     """Frames the pipeline keeps before writing: a face in a cell is found at most `refresh` frames
     after it came into view (CHANGE_DELAY if it came in moving), then carried back over those frames."""
-    return max(refresh, CHANGE_DELAY, WATCH_DELAY) + 2
+    return max(refresh, CHANGE_DELAY, ENTER_DELAY, WATCH_DELAY) + 2
 
 
 NEVER = -(10**9)
@@ -105,13 +108,25 @@ class LookPlanner:
         self.last = np.where(looked, index, last)
         return Look(Areas(looked, self.grid.cell), last)
 
+    def owed(self, index: int) -> Look | None:
+        """After the last frame, `index`: a look at the cells of it still owed one sooner than the usual
+        refresh (changed, come in or watched, and due after it), or None if there are none."""
+        owed = self.due < index + self.refresh
+        if not owed.any():
+            return None
+        shape = (self.grid.height, self.grid.width)
+        tiles = chosen_tiles(Areas(owed, self.grid.cell), shape, self.fine_scale, self.pyramid.tile)
+        looked = cells_inside_tiles(tiles, owed.shape, self.grid.cell, shape, self.fine_scale, self.pyramid.tile) | owed
+        return Look(Areas(looked, self.grid.cell), self.last)
+
     def where(self, look: Look):
         """The `where` a detector's partial look takes: coarse levels everywhere, the rest where `look` says."""
         return lambda scale: None if scale <= self.coarse_scale * 1.001 else look.looked
 
     def _carried(self, motion: Motion, index: int) -> tuple[np.ndarray, np.ndarray]:
         """Deadlines and last looks moved with the picture: each cell takes those of where it was a frame
-        before; a cell that was outside the frame (or any cell, at a cut) is due now, never looked at."""
+        before; a cell that was outside the frame is due within ENTER_DELAY frames (at a cut, every cell
+        is due now), never looked at."""
         rows, cols = self.grid.cells
         if self.due is None or motion.cut:
             return np.full((rows, cols), index, np.int64), np.full((rows, cols), NEVER, np.int64)
@@ -121,7 +136,7 @@ class LookPlanner:
         col = np.floor(before[:, 0] / self.grid.cell).astype(int)
         row = np.floor(before[:, 1] / self.grid.cell).astype(int)
         inside = (col >= 0) & (col < cols) & (row >= 0) & (row < rows)
-        due = np.full(rows * cols, index, np.int64)
+        due = np.full(rows * cols, index + ENTER_DELAY, np.int64)
         last = np.full(rows * cols, NEVER, np.int64)
         due[inside] = self.due[row[inside], col[inside]]
         last[inside] = self.last[row[inside], col[inside]]

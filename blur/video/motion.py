@@ -26,6 +26,8 @@ CHANGE_LEVEL = 6.0
 """A cell is changed when the flow leaves this much mean difference (8-bit grey levels, after a slight
 smoothing) between it and the frame before: measured on pans and zooms of crowds, where explained
 motion leaves under 3, and on a post passing in front of faces (its edges leave 15 to 60)."""
+EDGE = 1
+"""Cells along the picture's edge where boxes move with the camera, not with the flow."""
 CUT_SHARE = 0.4
 """A frame with this share of its cells changed is a cut: another scene, not the same one moved."""
 
@@ -75,7 +77,7 @@ class Motion:
     camera: np.ndarray
     """2×3 affine map, frame pixels: a point of this frame to where it was in the frame before."""
     changed: np.ndarray
-    """Cells (bool): what the flow cannot explain, or what was outside the frame before."""
+    """Cells (bool): what the flow cannot explain (what came into the picture is not counted here)."""
     cut: bool
     factor: int
 
@@ -91,14 +93,25 @@ class Motion:
 
     def shift_back(self, boxes: np.ndarray) -> np.ndarray:
         """N×2: from each box of this frame to where its content was in the frame before: the mean
-        flow over the box (at least 3×3 flow pixels), or the camera's movement where the box changed."""
+        flow over the box (at least 3×3 flow pixels); the camera's movement where the box changed, or
+        lies within EDGE cells of the picture's edge (where the flow sees half its surroundings and
+        follows what comes in badly)."""
         flow, _, _ = self._sums
         mean = _box_sums(flow, self._flow_spans(boxes)) / self._flow_areas(boxes)[:, None]
-        return np.where(self._changed_under(boxes)[:, None], self._camera_shift(boxes), mean)
+        camera = self._changed_under(boxes) | self._near_edge(boxes)
+        return np.where(camera[:, None], self._camera_shift(boxes), mean)
 
-    def moved_by(self, boxes: np.ndarray) -> np.ndarray:
-        """How far (frame pixels) each box of this frame moved since the frame before."""
-        return np.abs(self.shift_back(boxes)).max(axis=1)
+    def _near_edge(self, boxes: np.ndarray) -> np.ndarray:
+        rows, cols = self.back.shape[:2]
+        margin = EDGE * CELL
+        cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2 / self.factor, (boxes[:, 1] + boxes[:, 3]) / 2 / self.factor
+        return (cx < margin) | (cy < margin) | (cx > cols - margin) | (cy > rows - margin)
+
+    def own_motion(self, boxes: np.ndarray) -> np.ndarray:
+        """How far (frame pixels) what is in each box of this frame moved unlike the camera since the
+        frame before: what a carried box may be off by, if its own motion changes (a still crowd
+        under a panning camera: nothing)."""
+        return np.abs(self.shift_back(boxes) - self._camera_shift(boxes)).max(axis=1)
 
     def carried_back(self, boxes: np.ndarray) -> np.ndarray:
         """Boxes of this frame, moved and scaled to where they were in the frame before."""
@@ -180,7 +193,8 @@ def motion_between(previous: np.ndarray, grey: np.ndarray, grid: FlowGrid, flow_
                         - cv2.GaussianBlur(warped.astype(np.float32), (0, 0), 1.0))
     rows, cols = grey.shape
     entering = (from_x < -0.5) | (from_x > cols - 0.5) | (from_y < -0.5) | (from_y > rows - 0.5)
-    changed = (_cell_means(difference, grid) > CHANGE_LEVEL) | (_cell_means(entering.astype(np.float32), grid) > 0)
+    difference[entering] = 0  # new to the picture, not changed in it: blur.video.looks plans those apart
+    changed = _cell_means(difference, grid) > CHANGE_LEVEL
     camera = _camera(back, xs, ys, grid.factor)
     cut = camera is None or changed.mean() >= CUT_SHARE
     if cut:

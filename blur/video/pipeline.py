@@ -39,7 +39,7 @@ from .verify import verify_video_output
 
 MAX_EARLY_AUDIO = 500
 """Audio frames kept while waiting for the first picture (about 10 s of AAC); more fails the video."""
-SNAP_FRACTION = 6
+SNAP_FRACTION = 8
 """Region borders are moved outwards to multiples of a step, the largest power of two up to the
 region's smaller side over this: so a still face's 3×3 cells stay put from frame to frame although
 the detector's box jitters by a few pixels, and averaging frames gives those cells' colours (and
@@ -238,6 +238,14 @@ class _FaceFinder:
             yield self._leaving()
 
     def finish(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """The frames still kept, once the video has ended. Its last frame is looked at once more where
+        a look was still owed (what was uncovered or came in at the very end), since no later frame will."""
+        if self.partial and self.waiting:
+            index, pixels = self.waiting[-1]
+            owed = self.planner.owed(index)
+            if owed is not None:
+                fused = self.detector.candidates(pixels, self.planner.where(owed))
+                self.tracks.look_again(Candidates(fused, self.detector.bars(fused)), owed)
         while self.waiting:
             yield self._leaving()
 

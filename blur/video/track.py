@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..detect.fusion import iou_rows, overlapping_pairs
-from .looks import Look
+from .looks import COARSE_FACE, Look
 from .motion import Motion
 
 HOLD_SIGHTED = 6
@@ -36,31 +36,50 @@ carried on from it), but starts nothing."""
 SUPPORT_SHARE = 0.8
 """A candidate scoring this share of the bar supports the track it lies on: a face is covered for its
 hold after its last support."""
-WATCH_SHARE = 0.6
+WATCH_SHARE = 0.8
 """A candidate scoring this share of the bar, on no track, starts a track that is looked at again
 (`watch`) but not destroyed until a candidate on it clears the bar."""
 WATCH_FRAMES = 6
 """Frames in which a track that has not cleared the bar is looked at again (every few frames, see
 blur.video.looks.WATCH_DELAY) before it is left to the usual looks."""
-MISSES = 2
-"""Close looks in a row that find nothing on a face, after which it is no longer covered (one for a
-face seen once, scoring under STRONG times its bar): a look finds a face it found before."""
 STRONG = 2.0
-"""A face scoring this many times its bar once is held through MISSES misses, not one."""
+"""A face scoring this many times its bar once, or seen twice, is sure (see `misses_allowed`)."""
+PLAIN = 20.0
+"""A face at least this tall (frame pixels) is plain to see if left: it is held through one more
+close look that does not find it (see `misses_allowed`)."""
 BACK_MARGIN = 2
 """A face just found is covered back to this many frames before the last close look at its place that
 did not find it (and at most as far as frames are kept): a look may miss a face by a frame."""
 SURE_SUPPORTS = 3
 """Supports after which a face's cells go back to the usual looks."""
-GROWTH = 0.1
-"""A carried box grows on every side by this share of how far it moved in the frame: the motion is
-measured, but a tenth of it may be off (a still face's box does not grow at all)."""
+GROWTH = 0.25
+"""A carried box grows on every side by this share of how far it moved unlike the camera in the
+frame: a face walking may change its pace or turn, one in a still crowd does not (its box carried
+by the camera's motion alone does not grow)."""
+CHANGED_GROWTH = 0.2
+"""A carried box over a changed part of the picture grows by this share a frame: the face may be half
+hidden and coming out (up to MOST_GROWN)."""
+EDGE_REACH = 24.0
+"""Frame pixels from the picture's edge within which a small face's box is stretched to the edge."""
 MOST_GROWN = 2.0
 """A carried box is at most this many times the width and height of the box last found on it."""
+SHRINK = 0.9
+"""A face's box shrinks by at most this much a sighting: a sighting much smaller than the box it
+continues is most often of part of the face (half hidden, or cut by the picture's edge)."""
+DUPLICATE_IOU = 0.5
+"""Two tracks whose boxes overlap this much are one face."""
 LINK_SCALE = 1.5
 """Boxes are compared enlarged this much about their centres, as a carried box may be a little off."""
 MIN_LINK_IOU = 0.3
 """Least overlap (intersection over union of the enlarged boxes) for a candidate to continue a track."""
+
+
+def misses_allowed(sightings: np.ndarray, strength: np.ndarray, height: np.ndarray) -> np.ndarray:
+    """Close looks in a row that find nothing on a face after which it is no longer covered: one for a
+    small face seen once, one more if it was seen twice or scored STRONG times its bar, one more if it
+    is PLAIN to see. A look finds again most faces it found before; what it does not find again was
+    more likely a pattern than a face, which only smears the frame."""
+    return 1 + ((sightings > 1) | (strength >= STRONG)) + (height >= PLAIN)
 
 
 def hold(supports: np.ndarray) -> np.ndarray:
@@ -129,9 +148,15 @@ class Tracks:
         self.latest = index
         self.motions[index] = motion
         self._carry(index, motion)
-        self._link(index, found, look)
+        self.look_again(found, look)
+
+    def look_again(self, found: Candidates, look: Look | None) -> None:
+        """What another close look at the latest frame found (in the areas of `look`)."""
+        index = self.latest
+        self._link(index, self.motions[index], found, look)
+        self._retire_duplicates(index)
         slot = index % self.ring
-        allowed = np.where((self.sightings > 1) | (self.strength >= STRONG), MISSES, 1)
+        allowed = misses_allowed(self.sightings, self.strength, self.size[:, 1])
         live = self.known[:, slot] & self.sure & (self.misses < allowed)
         self.covered[:, slot] |= live & (index - self.supported <= hold(self.supports))
 
@@ -186,9 +211,9 @@ class Tracks:
             return
         boxes = self.box[moving, previous].astype(np.float64)
         carried = motion.carried_forward(boxes)
-        grow = GROWTH * motion.moved_by(carried)
+        grow = GROWTH * motion.own_motion(carried)
         carried += np.column_stack([-grow, -grow, grow, grow])
-        carried = _at_most(carried, self.size[moving] * MOST_GROWN)
+        carried = self._unsure(_at_most(self._unsure(carried, motion), self.size[moving] * MOST_GROWN), None)
         inside = (carried[:, 2] > 0) & (carried[:, 3] > 0) & (carried[:, 0] < self.width) & (carried[:, 1] < self.height)
         rows = np.flatnonzero(moving)[inside]
         self.box[rows, slot] = carried[inside]
@@ -196,7 +221,7 @@ class Tracks:
         self.known[rows, slot] = True
         self.last[rows] = index
 
-    def _link(self, index: int, found: Candidates, look: Look | None) -> None:
+    def _link(self, index: int, motion: Motion, found: Candidates, look: Look | None) -> None:
         slot = index % self.ring
         rows = np.flatnonzero(self.known[:, slot])
         looked = rows if look is None else rows[look.looked_at(self.box[rows, slot].astype(np.float64))]
@@ -204,6 +229,8 @@ class Tracks:
         boxes, scores, bars = found.boxes[:, :4].astype(np.float64), found.boxes[:, 4], found.bars
         kept = scores >= LINK_SHARE * bars
         boxes, scores, bars = boxes[kept], scores[kept], bars[kept]
+        exact = np.ones(len(boxes), bool) if look is None else \
+            look.looked_at(boxes) | (boxes[:, 3] - boxes[:, 1] >= COARSE_FACE)
         links = _links(self.box[rows, slot].astype(np.float64), boxes)
         matched = np.zeros(len(boxes), bool)
         if len(links):
@@ -213,9 +240,14 @@ class Tracks:
             matched[candidate] = True
             clear = scores[candidate] >= bars[candidate]
             support = scores[candidate] >= SUPPORT_SHARE * bars[candidate]
-            self.box[track, slot] = boxes[candidate]
-            self.size[track] = boxes[candidate, 2:] - boxes[candidate, :2]
-            self.score[track, slot] = scores[candidate]
+            # a candidate that clears the bar in a close look is where the face is; a weaker one (often a
+            # part of the face), or one the coarse views alone found on a small face, only says the face is
+            # still there: the box carried by the motion stays
+            placing = clear & exact[candidate]
+            placed, sighted = track[placing], self._unsure(boxes[candidate[placing]], motion)
+            self.box[placed, slot] = _at_least(sighted, SHRINK * (self.box[placed, slot, 2:] - self.box[placed, slot, :2]))
+            self.size[placed] = self.box[placed, slot, 2:] - self.box[placed, slot, :2]
+            self.score[placed, slot] = scores[candidate[placing]]
             self.seen[track] = index
             self.supported[track[support]] = index
             self.supports[track[support]] += 1
@@ -226,7 +258,42 @@ class Tracks:
             self.sure[newly] = True
             self._cover_back(newly, index, look)
         new = ~matched & (scores >= WATCH_SHARE * bars)
-        self._start(index, boxes[new], scores[new], bars[new], look)
+        self._start(index, self._unsure(boxes[new], motion), scores[new], bars[new], look)
+
+    def _unsure(self, boxes: np.ndarray, motion: Motion | None) -> np.ndarray:
+        """Boxes grown where they may show only part of a face: by CHANGED_GROWTH where the picture
+        changed under them (a face coming out from behind something), and to the picture's edge
+        near it (a face coming in)."""
+        if motion is not None:
+            changed = motion.changed_under(boxes)
+            boxes = boxes.copy()
+            boxes[changed] = _at_least(boxes[changed], (1 + CHANGED_GROWTH) * (boxes[changed, 2:] - boxes[changed, :2]))
+        return _to_edges(boxes, self.height, self.width)
+
+    def _retire_duplicates(self, index: int) -> None:
+        """Of two tracks on one face (their boxes overlapping by DUPLICATE_IOU), carry on only one: the one
+        supported in this frame, else the surer one; the other keeps what it covered in earlier frames but
+        goes no further."""
+        slot = index % self.ring
+        rows = np.flatnonzero(self.known[:, slot])
+        if len(rows) < 2:
+            return
+        boxes = self.box[rows, slot].astype(np.float64)
+        a, b = overlapping_pairs(boxes, boxes, DUPLICATE_IOU)
+        pairs = a < b
+        a, b = rows[a[pairs]], rows[b[pairs]]
+        if not len(a):
+            return
+        # found in this very frame first (the other may be a face lost behind something), then sure, then seen most
+        rank = (self.supported == index) * 1e12 + self.sure * 1e9 + self.supports * 1e3 + self.strength
+        weaker = np.where(rank[a] >= rank[b], b, a)
+        stronger = np.where(rank[a] >= rank[b], a, b)
+        retired = set()
+        for weak, strong in zip(weaker.tolist(), stronger.tolist()):
+            if weak not in retired and strong not in retired:
+                retired.add(weak)
+        retired = np.fromiter(retired, int)
+        self.known[retired, slot] = self.covered[retired, slot] = False
 
     def _start(self, index: int, boxes: np.ndarray, scores: np.ndarray, bars: np.ndarray, look: Look | None) -> None:
         clear = scores >= bars
@@ -299,6 +366,25 @@ def _at_most(boxes: np.ndarray, size: np.ndarray) -> np.ndarray:
     """N×4 boxes shrunk about their centres to at most N×2 `size` (width, height)."""
     centres = (boxes[:, :2] + boxes[:, 2:]) / 2
     halves = np.minimum(boxes[:, 2:] - boxes[:, :2], size) / 2
+    return np.hstack([centres - halves, centres + halves])
+
+
+def _to_edges(boxes: np.ndarray, height: int, width: int) -> np.ndarray:
+    """N×4 boxes within their own size (at most EDGE_REACH) of the picture's edge stretched to it: a
+    face cut by the edge may show more of itself in the next frames (coming in) than when it was found."""
+    boxes = boxes.copy()
+    reach = np.minimum(boxes[:, 2:] - boxes[:, :2], EDGE_REACH)
+    boxes[:, 0] = np.where(boxes[:, 0] < reach[:, 0], np.minimum(boxes[:, 0], 0), boxes[:, 0])
+    boxes[:, 1] = np.where(boxes[:, 1] < reach[:, 1], np.minimum(boxes[:, 1], 0), boxes[:, 1])
+    boxes[:, 2] = np.where(boxes[:, 2] > width - reach[:, 0], np.maximum(boxes[:, 2], width), boxes[:, 2])
+    boxes[:, 3] = np.where(boxes[:, 3] > height - reach[:, 1], np.maximum(boxes[:, 3], height), boxes[:, 3])
+    return boxes
+
+
+def _at_least(boxes: np.ndarray, size: np.ndarray) -> np.ndarray:
+    """N×4 boxes grown about their centres to at least N×2 `size` (width, height)."""
+    centres = (boxes[:, :2] + boxes[:, 2:]) / 2
+    halves = np.maximum(boxes[:, 2:] - boxes[:, :2], size) / 2
     return np.hstack([centres - halves, centres + halves])
 
 
