@@ -10,6 +10,7 @@ import dataclasses
 import hashlib
 import importlib.resources
 from pathlib import Path
+from typing import Iterable
 
 import cv2
 import numpy as np
@@ -18,9 +19,9 @@ from ..errors import DetectorUnavailable
 from . import Detection
 from .engines import load_engine
 from .fusion import SizedThreshold, fuse_views
-from .views import Pyramid, Where, detect_in_views
+from .views import NOWHERE, Areas, Pyramid, Where, areas_around, detect_in_views, level_pixels
 
-_OUTPUTS = ["537", "538", "539", "540"]  # heatmap, scale, offset, landmarks
+_OUTPUTS = ["537", "538", "539"]  # heatmap, scale, offset (the landmarks, "540", are not used)
 _STRIDE = 4
 
 MIN_FACE = 10.0
@@ -36,6 +37,24 @@ CANDIDATE_THRESHOLD = 0.05
 """Score at which a single view's candidate enters the fusion: weak views still add support."""
 SUPPORT = (0.5, 0.5)
 """A fused box scores this weighted sum of its best scores in distinct views, best first."""
+EVIDENCE = 0.005
+"""The finest level looks only around the candidates of the level after it (half its scale, seen
+everywhere) scoring at least this: sky, walls, ground and empty areas leave no such trace. A face
+small enough to need the finest view leaves only a faint one there: faces of 10-16 px that the
+whole pyramid finds scored as little as 0.011 on generated photos, so the bar sits well below. A
+higher bar would skip more of a crowd (0.04: a third of the finest level of the 12-MP composites,
+with the same faces found there) but drop a lone small face: benchmarks/views.py --evidence."""
+EVIDENCE_GROW = 1.5
+"""Each such candidate up to EVIDENCE_SMALL photo pixels tall is looked at this many times its size."""
+EVIDENCE_SMALL = 40.0
+LARGE_EVIDENCE = 0.1
+"""Larger candidates are looked at (as they are) from this score: the finest view adds to a large
+face's score, which must clear a higher bar."""
+EVIDENCE_CELL = 16
+"""Photo pixels per cell of the areas where the finest level looks."""
+PARTIAL_SHARE = 0.8
+"""Past this share of the pixels of the whole look, the finest level is looked at whole: its
+windows then cost no more than the many smaller ones, each with its margins."""
 
 
 def bundled_model_path() -> Path:
@@ -57,7 +76,8 @@ class CenterFace:
 
     `min_face` is that smallest face height in photo pixels (`fast` raises it to 20); `threshold`
     is the bar for small boxes; `engine` picks the inference engine (default: the quickest
-    installed); `threads` bounds the engine's threads (default: every core).
+    installed); `threads` bounds the engine's threads (default: every core). The finest level looks
+    only where the next one saw a trace of a face (EVIDENCE), unless `everywhere`.
     """
 
     name = "centerface"
@@ -71,6 +91,7 @@ class CenterFace:
         engine: str | None = None,
         threads: int | None = None,
         model_path: str | Path | None = None,
+        everywhere: bool = False,
     ):
         path = Path(model_path) if model_path else bundled_model_path()
         if not path.is_file():
@@ -83,6 +104,7 @@ class CenterFace:
         if min_face is None:
             min_face = FAST_MIN_FACE if fast else MIN_FACE
         self.pyramid = pyramid or Pyramid(min_face=min_face)
+        self.everywhere = everywhere
 
     def detect(self, pixels: np.ndarray, where: Where | None = None) -> list[Detection]:
         """The faces in `pixels` (in the areas `where` gives for each level, or everywhere)."""
@@ -93,7 +115,36 @@ class CenterFace:
     def candidates(self, pixels: np.ndarray, where: Where | None = None) -> np.ndarray:
         """Every fused candidate, cleared the bar or not: N×5 (x0, y0, x1, y1, score) in photo pixels.
         `where` restricts levels to areas (views.Areas) for partial looks: see `detect_in_views`."""
-        return fuse_views(detect_in_views(pixels, self.infer, self.pyramid, where), SUPPORT)
+        scales = self.pyramid.scales(pixels.shape[:2])
+        if self.everywhere or len(scales) < 2:
+            return fuse_views(detect_in_views(pixels, self.infer_many, self.pyramid, where), SUPPORT)
+        finest = scales[0]
+
+        def coarse_where(scale: float) -> Areas | None:
+            return NOWHERE if scale == finest else where(scale) if where is not None else None
+
+        views = self.pyramid.views(pixels.shape[:2])
+        coarse = detect_in_views(pixels, lambda windows: self.infer_many(windows, EVIDENCE), self.pyramid, coarse_where)
+        evidence = np.concatenate([found for (scale, _), found in zip(views, coarse) if scale == scales[1]])
+        chosen = where(finest) if where is not None else None
+        fine_areas = self.where_faces_can_be(pixels.shape[:2], evidence, chosen)
+        if level_pixels(pixels.shape[:2], finest, self.pyramid, fine_areas) > PARTIAL_SHARE * level_pixels(
+                pixels.shape[:2], finest, self.pyramid, chosen):
+            fine_areas = chosen  # a face could be almost anywhere: the whole look costs less than its parts
+        fine = detect_in_views(pixels, self.infer_many, self.pyramid, lambda scale: fine_areas if scale == finest else NOWHERE)
+        return fuse_views([fine[i] if scale == finest else coarse[i][coarse[i][:, 4] >= CANDIDATE_THRESHOLD]
+                           for i, (scale, _) in enumerate(views)], SUPPORT)
+
+    def where_faces_can_be(self, shape: tuple[int, int], evidence: np.ndarray, chosen: Areas | None) -> Areas:
+        """Where the finest level looks: around the next level's candidates (N×5, photo pixels) that
+        show a trace of a face, within the areas `chosen` for it (None: anywhere)."""
+        heights = evidence[:, 3] - evidence[:, 1]
+        small = (heights <= EVIDENCE_SMALL) & (evidence[:, 4] >= EVIDENCE)
+        large = (heights > EVIDENCE_SMALL) & (evidence[:, 4] >= LARGE_EVIDENCE)
+        boxes = np.concatenate([_grown(evidence[small, :4], EVIDENCE_GROW), evidence[large, :4]])
+        if chosen is not None:
+            boxes = boxes[chosen.covers(boxes)]
+        return areas_around(boxes, shape, EVIDENCE_CELL)
 
     def clears(self, fused: np.ndarray) -> np.ndarray:
         """Whether each fused candidate (N×5) scores at or above the bar for its size: a face to destroy."""
@@ -102,11 +153,15 @@ class CenterFace:
     def infer(self, rgb: np.ndarray, threshold: float = CANDIDATE_THRESHOLD) -> np.ndarray:
         """One window's raw candidates at or above `threshold` (N×5: x0, y0, x1, y1, score) in
         `rgb`, whose sides are multiples of 32."""
+        return self.infer_many([rgb], threshold)[0]
+
+    def infer_many(self, windows: Iterable[np.ndarray], threshold: float = CANDIDATE_THRESHOLD) -> list[np.ndarray]:
+        """`infer` for each of `windows`, several run at once where the engine can."""
         try:
-            heatmap, scale, offset, _ = self.engine.run(rgb)
+            outputs = self.engine.run_many(windows)
         except (RuntimeError, cv2.error) as exc:
             raise DetectorUnavailable(f"the CenterFace model at {self.model_path} cannot be run ({exc})") from None
-        return decode_heatmap(heatmap[0, 0], scale[0], offset[0], threshold)
+        return [decode_heatmap(heatmap[0, 0], scale[0], offset[0], threshold) for heatmap, scale, offset in outputs]
 
     def describe(self) -> dict:
         """What decides this detector's output, for reports: model, engine, views and thresholds."""
@@ -115,10 +170,17 @@ class CenterFace:
             "model": self.model_path.name,
             "model_sha256": self.model_sha256,
             "engine": f"{self.engine.name} ({self.engine.precision})",
+            "precision": self.engine.precision,
             "min_face": self.pyramid.min_face,
             "threshold": self.threshold.base,
             "views": dataclasses.asdict(self.pyramid),
         }
+
+
+def _grown(boxes: np.ndarray, factor: float) -> np.ndarray:
+    """N×4 boxes grown `factor` times about their centres."""
+    centre, half = (boxes[:, :2] + boxes[:, 2:]) / 2, (boxes[:, 2:] - boxes[:, :2]) * factor / 2
+    return np.concatenate([centre - half, centre + half], axis=1)
 
 
 def decode_heatmap(heatmap: np.ndarray, scale: np.ndarray, offset: np.ndarray, threshold: float) -> np.ndarray:

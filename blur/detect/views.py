@@ -12,15 +12,21 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import cv2
 import numpy as np
 
 from .fusion import suppress_overlaps
 
-Infer = Callable[[np.ndarray], np.ndarray]
-"""RGB window with sides multiple of 32 -> N×5 array of (x0, y0, x1, y1, score) in its pixels."""
+Infer = Callable[[Iterable[np.ndarray]], list[np.ndarray]]
+"""RGB windows with sides multiple of 32 -> for each, an N×5 array of (x0, y0, x1, y1, score) in
+its pixels. Given them all at once, an engine can run several side by side."""
+
+
+def one_at_a_time(infer_one: Callable[[np.ndarray], np.ndarray]) -> Infer:
+    """An `Infer` from a function of one window."""
+    return lambda windows: [infer_one(window) for window in windows]
 
 MULTIPLE = 32
 """CenterFace's input sides must be multiples of its coarsest stride."""
@@ -40,11 +46,11 @@ class Pyramid:
     """... down to the first whose long side is at most this many pixels, so huge faces are in range."""
     mirror: bool = False
     """Also look at every level mirrored left to right."""
-    window: int = 1536
+    window: int = 1024
     """Longest side of one inference's window, in view pixels: bounds its memory."""
-    overlap: int = 96
+    overlap: int = 64
     """View pixels shared by neighbouring windows: a face this tall lies whole in one of them."""
-    tile: int = 256
+    tile: int = 128
     """Side, in view pixels, of the cells in which a partial look (`Areas`) chooses what to look at:
     each chosen cell is looked at with `overlap` / 2 more on every side."""
 
@@ -74,12 +80,7 @@ class Pyramid:
 
     def view_pixels(self, shape: tuple[int, int]) -> int:
         """Pixels the model looks at for a photo of `shape`, windows' overlap and padding included."""
-        total = 0
-        for scale, _ in self.views(shape):
-            height, width = _view_size(shape, scale)
-            rows, cols = window_grid(height, self.window, self.overlap), window_grid(width, self.window, self.overlap)
-            total += len(rows[0]) * rows[1] * len(cols[0]) * cols[1]
-        return total
+        return sum(level_pixels(shape, scale, self) for scale, _ in self.views(shape))
 
 
 @dataclass(frozen=True, eq=False)
@@ -102,6 +103,22 @@ class Areas:
         return (summed[y1, x1] - summed[y0, x1] - summed[y1, x0] + summed[y0, x0]) > 0
 
 
+def areas_around(boxes: np.ndarray, shape: tuple[int, int], cell: int) -> Areas:
+    """The cells of a photo of `shape` that N×4 boxes (x0, y0, x1, y1) touch."""
+    rows, cols = -(-shape[0] // cell), -(-shape[1] // cell)
+    x0 = np.clip(np.floor(boxes[:, 0] / cell), 0, cols).astype(int)
+    x1 = np.clip(np.ceil(boxes[:, 2] / cell), 0, cols).astype(int)
+    y0 = np.clip(np.floor(boxes[:, 1] / cell), 0, rows).astype(int)
+    y1 = np.clip(np.ceil(boxes[:, 3] / cell), 0, rows).astype(int)
+    corners = np.zeros((rows + 1, cols + 1), np.int64)  # each box +1 at its top left, summed over the grid
+    for ys, xs, sign in ((y0, x0, 1), (y0, x1, -1), (y1, x0, -1), (y1, x1, 1)):
+        np.add.at(corners, (ys, xs), sign)
+    return Areas(corners.cumsum(0).cumsum(1)[:rows, :cols] > 0, cell)
+
+
+NOWHERE = Areas(np.zeros((0, 0), bool), 1)
+"""No area at all: a level given it is not looked at."""
+
 Where = Callable[[float], "Areas | None"]
 """For a level's scale, the areas to look at in it (None: the whole level)."""
 
@@ -118,14 +135,26 @@ def detect_in_views(pixels: np.ndarray, infer: Infer, pyramid: Pyramid, where: W
             windows = view_windows(pixels, scale, mirrored, pyramid.window, pyramid.overlap)
         else:
             windows = area_windows(pixels, scale, mirrored, areas, pyramid)
+        corners: list[tuple[int, int]] = []
+
+        def pixels_of(windows=windows):
+            for x, y, window in windows:
+                corners.append((x, y))
+                yield window
+
+        found_in = infer(pixels_of())
         boxes = [np.empty((0, 5), np.float32)]
-        for x, y, window in windows:
-            candidates = infer(window)
+        for (x, y), candidates in zip(corners, found_in):
             if len(candidates):
                 candidates[:, [0, 2]] += x
                 candidates[:, [1, 3]] += y
                 boxes.append(candidates)
         merged = merge_boxes(np.concatenate(boxes), 0.3)
+        if areas is not None:  # a box centred outside the chosen tiles was seen cut, in their margin
+            chosen = chosen_tiles(pixels.shape[:2], scale, mirrored, areas, pyramid.tile)
+            row = np.clip(((merged[:, 1] + merged[:, 3]) / 2 // pyramid.tile).astype(int), 0, chosen.shape[0] - 1)
+            col = np.clip(((merged[:, 0] + merged[:, 2]) / 2 // pyramid.tile).astype(int), 0, chosen.shape[1] - 1)
+            merged = merged[chosen[row, col]]
         if mirrored:
             width = _view_size(pixels.shape[:2], scale)[1]
             merged[:, [0, 2]] = width - merged[:, [2, 0]]
@@ -145,28 +174,56 @@ def area_windows(
     to `overlap` pixels centred in a chosen tile lies whole in its window.
     """
     height, width = _view_size(pixels.shape[:2], scale)
-    tile, margin = pyramid.tile, pyramid.overlap // 2
-    rows, cols = -(-height // tile), -(-width // tile)
-    edges_x = np.minimum(np.arange(cols + 1) * tile, width) / scale
-    edges_y = np.minimum(np.arange(rows + 1) * tile, height) / scale
-    if mirrored:
-        edges_x = pixels.shape[1] - edges_x
-    x0, x1 = np.minimum(edges_x[:-1], edges_x[1:]), np.maximum(edges_x[:-1], edges_x[1:])
-    y0, y1 = edges_y[:-1], edges_y[1:]
-    grid = np.stack(np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij"), -1).reshape(-1, 2)
-    boxes = np.column_stack([x0[grid[:, 1]], y0[grid[:, 0]], x1[grid[:, 1]], y1[grid[:, 0]]])
-    chosen = areas.covers(boxes).reshape(rows, cols)
-    if not chosen.any():
+    rectangles = area_rectangles(pixels.shape[:2], scale, mirrored, areas, pyramid)
+    if not rectangles:
         return
     source = pixels[:, ::-1] if mirrored else pixels
     if scale < 1:
         source = cv2.resize(source, (width, height), interpolation=cv2.INTER_AREA)
-    for top, left, bottom, right in chosen_rectangles(chosen, pyramid.window // tile - 1):
+    for x, y, window_w, window_h in rectangles:
+        yield x, y, _view_window(source, scale, x, y, window_w, window_h, height, width)
+
+
+def area_rectangles(shape: tuple[int, int], scale: float, mirrored: bool, areas: Areas,
+                    pyramid: Pyramid) -> list[tuple[int, int, int, int]]:
+    """(x, y, width, height) in view pixels of the windows `area_windows` looks at."""
+    height, width = _view_size(shape, scale)
+    tile, margin = pyramid.tile, pyramid.overlap // 2
+    rectangles = []
+    for top, left, bottom, right in chosen_rectangles(chosen_tiles(shape, scale, mirrored, areas, tile),
+                                                      pyramid.window // tile - 1):
         # the margin only where the view goes on: at its edges a window starts and ends as a whole look's
         x, y = max(left * tile - margin, 0), max(top * tile - margin, 0)
-        window_w = _round_up(min(right * tile + margin, width) - x, MULTIPLE)
-        window_h = _round_up(min(bottom * tile + margin, height) - y, MULTIPLE)
-        yield x, y, _view_window(source, scale, x, y, window_w, window_h, height, width)
+        rectangles.append((x, y, _round_up(min(right * tile + margin, width) - x, MULTIPLE),
+                           _round_up(min(bottom * tile + margin, height) - y, MULTIPLE)))
+    return rectangles
+
+
+def level_pixels(shape: tuple[int, int], scale: float, pyramid: Pyramid, areas: Areas | None = None) -> int:
+    """Pixels the model looks at in the level at `scale` of a photo of `shape`: in the windows of
+    the whole level, or of the chosen `areas` only."""
+    if areas is not None:
+        return sum(w * h for _, _, w, h in area_rectangles(shape, scale, False, areas, pyramid))
+    height, width = _view_size(shape, scale)
+    (rows, window_h), (cols, window_w) = (window_grid(height, pyramid.window, pyramid.overlap),
+                                          window_grid(width, pyramid.window, pyramid.overlap))
+    return len(rows) * window_h * len(cols) * window_w
+
+
+def chosen_tiles(shape: tuple[int, int], scale: float, mirrored: bool, areas: Areas, tile: int) -> np.ndarray:
+    """Which tiles of `tile` view pixels (rows × columns of the view at `scale`, mirrored if asked)
+    touch a chosen cell of `areas`."""
+    height, width = _view_size(shape, scale)
+    rows, cols = -(-height // tile), -(-width // tile)
+    edges_x = np.minimum(np.arange(cols + 1) * tile, width) / scale
+    edges_y = np.minimum(np.arange(rows + 1) * tile, height) / scale
+    if mirrored:
+        edges_x = shape[1] - edges_x
+    x0, x1 = np.minimum(edges_x[:-1], edges_x[1:]), np.maximum(edges_x[:-1], edges_x[1:])
+    y0, y1 = edges_y[:-1], edges_y[1:]
+    grid = np.stack(np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij"), -1).reshape(-1, 2)
+    boxes = np.column_stack([x0[grid[:, 1]], y0[grid[:, 0]], x1[grid[:, 1]], y1[grid[:, 0]]])
+    return areas.covers(boxes).reshape(rows, cols)
 
 
 def chosen_rectangles(chosen: np.ndarray, most: int) -> list[tuple[int, int, int, int]]:
