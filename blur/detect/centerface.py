@@ -19,7 +19,7 @@ from ..errors import DetectorUnavailable
 from . import Detection
 from .engines import load_engine
 from .fusion import SizedThreshold, fuse_views
-from .views import NOWHERE, Areas, Pyramid, Where, areas_around, detect_in_views, level_pixels
+from .views import Pyramid, Where, detect_in_views, level_pixels, textured_areas
 
 _OUTPUTS = ["537", "538", "539"]  # heatmap, scale, offset (the landmarks, "540", are not used)
 _STRIDE = 4
@@ -37,21 +37,15 @@ CANDIDATE_THRESHOLD = 0.05
 """Score at which a single view's candidate enters the fusion: weak views still add support."""
 SUPPORT = (0.5, 0.5)
 """A fused box scores this weighted sum of its best scores in distinct views, best first."""
-EVIDENCE = 0.005
-"""The finest level looks only around the candidates of the level after it (half its scale, seen
-everywhere) scoring at least this: sky, walls, ground and empty areas leave no such trace. A face
-small enough to need the finest view leaves only a faint one there: faces of 10-16 px that the
-whole pyramid finds scored as little as 0.011 on generated photos, so the bar sits well below. A
-higher bar would skip more of a crowd (0.04: a third of the finest level of the 12-MP composites,
-with the same faces found there) but drop a lone small face: benchmarks/views.py --evidence."""
-EVIDENCE_GROW = 1.5
-"""Each such candidate up to EVIDENCE_SMALL photo pixels tall is looked at this many times its size."""
-EVIDENCE_SMALL = 40.0
-LARGE_EVIDENCE = 0.1
-"""Larger candidates are looked at (as they are) from this score: the finest view adds to a large
-face's score, which must clear a higher bar."""
-EVIDENCE_CELL = 16
-"""Photo pixels per cell of the areas where the finest level looks."""
+TEXTURE = 2.0
+"""The finest level does not look where the photo is flat: cells of TEXTURE_CELL pixels whose grey
+values and their neighbours' spread by less than this (standard deviation), as a clear sky or a
+plain wall. A face needs contrast to be found at all, so skipping there never drops one
+(tests/test_detect.py). Measured and not used: looking only around the traces the next level
+leaves (a face small enough to need the finest view scores as little there as a plain grey photo
+does, 0.007-0.014), or around a 1× level's small candidates (a third of the finest level of a
+crowd, but a level of its own to pay for): see benchmarks/skipping.py."""
+TEXTURE_CELL = 16
 PARTIAL_SHARE = 0.8
 """Past this share of the pixels of the whole look, the finest level is looked at whole: its
 windows then cost no more than the many smaller ones, each with its margins."""
@@ -76,8 +70,8 @@ class CenterFace:
 
     `min_face` is that smallest face height in photo pixels (`fast` raises it to 20); `threshold`
     is the bar for small boxes; `engine` picks the inference engine (default: the quickest
-    installed); `threads` bounds the engine's threads (default: every core). The finest level looks
-    only where the next one saw a trace of a face (EVIDENCE), unless `everywhere`.
+    installed); `threads` bounds the engine's threads (default: every core). The finest level skips
+    where the photo is flat (TEXTURE), unless `everywhere`.
     """
 
     name = "centerface"
@@ -115,36 +109,23 @@ class CenterFace:
     def candidates(self, pixels: np.ndarray, where: Where | None = None) -> np.ndarray:
         """Every fused candidate, cleared the bar or not: N×5 (x0, y0, x1, y1, score) in photo pixels.
         `where` restricts levels to areas (views.Areas) for partial looks: see `detect_in_views`."""
+        return fuse_views(detect_in_views(pixels, self.infer_many, self.pyramid, self.where_faces_can_be(pixels, where)),
+                          SUPPORT)
+
+    def where_faces_can_be(self, pixels: np.ndarray, where: Where | None = None) -> Where | None:
+        """`where` (None: everywhere), and for the finest level only the cells where the photo is
+        not flat, unless that would cost more than looking at all of it (unless `everywhere`)."""
         scales = self.pyramid.scales(pixels.shape[:2])
         if self.everywhere or len(scales) < 2:
-            return fuse_views(detect_in_views(pixels, self.infer_many, self.pyramid, where), SUPPORT)
-        finest = scales[0]
-
-        def coarse_where(scale: float) -> Areas | None:
-            return NOWHERE if scale == finest else where(scale) if where is not None else None
-
-        views = self.pyramid.views(pixels.shape[:2])
-        coarse = detect_in_views(pixels, lambda windows: self.infer_many(windows, EVIDENCE), self.pyramid, coarse_where)
-        evidence = np.concatenate([found for (scale, _), found in zip(views, coarse) if scale == scales[1]])
-        chosen = where(finest) if where is not None else None
-        fine_areas = self.where_faces_can_be(pixels.shape[:2], evidence, chosen)
-        if level_pixels(pixels.shape[:2], finest, self.pyramid, fine_areas) > PARTIAL_SHARE * level_pixels(
-                pixels.shape[:2], finest, self.pyramid, chosen):
-            fine_areas = chosen  # a face could be almost anywhere: the whole look costs less than its parts
-        fine = detect_in_views(pixels, self.infer_many, self.pyramid, lambda scale: fine_areas if scale == finest else NOWHERE)
-        return fuse_views([fine[i] if scale == finest else coarse[i][coarse[i][:, 4] >= CANDIDATE_THRESHOLD]
-                           for i, (scale, _) in enumerate(views)], SUPPORT)
-
-    def where_faces_can_be(self, shape: tuple[int, int], evidence: np.ndarray, chosen: Areas | None) -> Areas:
-        """Where the finest level looks: around the next level's candidates (N×5, photo pixels) that
-        show a trace of a face, within the areas `chosen` for it (None: anywhere)."""
-        heights = evidence[:, 3] - evidence[:, 1]
-        small = (heights <= EVIDENCE_SMALL) & (evidence[:, 4] >= EVIDENCE)
-        large = (heights > EVIDENCE_SMALL) & (evidence[:, 4] >= LARGE_EVIDENCE)
-        boxes = np.concatenate([_grown(evidence[small, :4], EVIDENCE_GROW), evidence[large, :4]])
+            return where
+        finest, chosen = scales[0], where(scales[0]) if where is not None else None
+        textured = textured_areas(pixels, TEXTURE_CELL, TEXTURE)
         if chosen is not None:
-            boxes = boxes[chosen.covers(boxes)]
-        return areas_around(boxes, shape, EVIDENCE_CELL)
+            textured = textured.within(chosen)
+        if level_pixels(pixels.shape[:2], finest, self.pyramid, textured) > PARTIAL_SHARE * level_pixels(
+                pixels.shape[:2], finest, self.pyramid, chosen):
+            return where  # a face could be almost anywhere: the whole look costs less than its parts
+        return lambda scale: textured if scale == finest else where(scale) if where is not None else None
 
     def clears(self, fused: np.ndarray) -> np.ndarray:
         """Whether each fused candidate (N×5) scores at or above the bar for its size: a face to destroy."""
@@ -174,13 +155,8 @@ class CenterFace:
             "min_face": self.pyramid.min_face,
             "threshold": self.threshold.base,
             "views": dataclasses.asdict(self.pyramid),
+            "finest_level_skips_flat_areas": not self.everywhere,
         }
-
-
-def _grown(boxes: np.ndarray, factor: float) -> np.ndarray:
-    """N×4 boxes grown `factor` times about their centres."""
-    centre, half = (boxes[:, :2] + boxes[:, 2:]) / 2, (boxes[:, 2:] - boxes[:, :2]) * factor / 2
-    return np.concatenate([centre - half, centre + half], axis=1)
 
 
 def decode_heatmap(heatmap: np.ndarray, scale: np.ndarray, offset: np.ndarray, threshold: float) -> np.ndarray:

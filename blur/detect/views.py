@@ -102,22 +102,28 @@ class Areas:
         y1 = np.clip(np.ceil(boxes[:, 3] / self.cell).astype(int), 0, rows)
         return (summed[y1, x1] - summed[y0, x1] - summed[y1, x0] + summed[y0, x0]) > 0
 
-
-def areas_around(boxes: np.ndarray, shape: tuple[int, int], cell: int) -> Areas:
-    """The cells of a photo of `shape` that N×4 boxes (x0, y0, x1, y1) touch."""
-    rows, cols = -(-shape[0] // cell), -(-shape[1] // cell)
-    x0 = np.clip(np.floor(boxes[:, 0] / cell), 0, cols).astype(int)
-    x1 = np.clip(np.ceil(boxes[:, 2] / cell), 0, cols).astype(int)
-    y0 = np.clip(np.floor(boxes[:, 1] / cell), 0, rows).astype(int)
-    y1 = np.clip(np.ceil(boxes[:, 3] / cell), 0, rows).astype(int)
-    corners = np.zeros((rows + 1, cols + 1), np.int64)  # each box +1 at its top left, summed over the grid
-    for ys, xs, sign in ((y0, x0, 1), (y0, x1, -1), (y1, x0, -1), (y1, x1, 1)):
-        np.add.at(corners, (ys, xs), sign)
-    return Areas(corners.cumsum(0).cumsum(1)[:rows, :cols] > 0, cell)
+    def within(self, other: Areas) -> Areas:
+        """These areas, less the cells that touch none of `other`'s."""
+        ys, xs = np.nonzero(self.cells)
+        cells = np.zeros_like(self.cells)
+        cells[ys, xs] = other.covers(np.column_stack([xs, ys, xs + 1, ys + 1]).astype(float) * self.cell)
+        return Areas(cells, self.cell)
 
 
-NOWHERE = Areas(np.zeros((0, 0), bool), 1)
-"""No area at all: a level given it is not looked at."""
+def textured_areas(pixels: np.ndarray, cell: int, least: float) -> Areas:
+    """The cells of `cell` photo pixels whose grey values, or a neighbouring cell's, spread by at
+    least `least` (standard deviation): a face needs some contrast, a clear sky or a plain wall has none."""
+    rows, cols = -(-pixels.shape[0] // cell), -(-pixels.shape[1] // cell)
+    spread = np.zeros((rows, cols), np.float32)
+    band = cell * max(1, 256 // cell)  # a few rows at a time: no float copy of the whole photo
+    for top in range(0, pixels.shape[0], band):
+        grey = cv2.cvtColor(np.ascontiguousarray(pixels[top : top + band]), cv2.COLOR_RGB2GRAY).astype(np.float32)
+        height, width = grey.shape
+        grey = cv2.copyMakeBorder(grey, 0, -height % cell, 0, -width % cell, cv2.BORDER_REPLICATE)
+        cells = grey.reshape(grey.shape[0] // cell, cell, -1, cell)
+        spread[top // cell : top // cell + cells.shape[0]] = cells.std(axis=(1, 3))
+    return Areas(cv2.dilate((spread >= least).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool), cell)
+
 
 Where = Callable[[float], "Areas | None"]
 """For a level's scale, the areas to look at in it (None: the whole level)."""
