@@ -14,7 +14,7 @@ from blur.detect.centerface import CenterFace
 from blur.detect.engines import available_engines
 from blur.detect.fusion import SizedThreshold, _iou, overlapping_pairs, fuse_views
 from blur.detect.views import (Areas, Pyramid, area_windows, chosen_rectangles, detect_in_views, level_pixels, merge_boxes,
-                               one_at_a_time, view_windows, window_grid)
+                               view_windows, window_grid)
 from blur.errors import DetectorUnavailable, InvalidSetting
 from conftest import SAMPLES
 
@@ -190,7 +190,7 @@ def test_every_view_maps_its_boxes_back_to_the_photo(shape):
     pixels = np.zeros((*shape, 3), np.uint8)
     pixels[100:160, 250:290] = 255
     pyramid = Pyramid(min_face=20, model_face=40, coarsest_side=200, mirror=True, window=512, overlap=128)
-    views = detect_in_views(pixels, one_at_a_time(bright_square), pyramid)
+    views = detect_in_views(pixels, bright_square, pyramid)
     assert len(views) == len(pyramid.views(shape)) >= 4
     for (scale, _), boxes in zip(pyramid.views(shape), views):
         best = boxes[np.argmax(boxes[:, 4])]
@@ -242,7 +242,7 @@ def test_a_level_with_no_area_chosen_is_not_looked_at_and_others_find_the_face()
     nowhere = Areas(np.zeros((12, 18), bool), 50)
     around = Areas(np.zeros((12, 18), bool), 50)
     around.cells[2:4, 5:6] = True
-    views = detect_in_views(pixels, one_at_a_time(model), pyramid, lambda scale: nowhere if scale < 2 else around)
+    views = detect_in_views(pixels, model, pyramid, lambda scale: nowhere if scale < 2 else around)
     assert [len(v) for v in views[1:]] == [0] * (len(views) - 1)
     assert views[0][np.argmax(views[0][:, 4]), :4] == pytest.approx([250, 100, 290, 160], abs=1.0)
     assert sum(h * w for h, w, _ in seen) < 0.3 * (600 * 2) * (900 * 2)

@@ -10,7 +10,6 @@ import dataclasses
 import hashlib
 import importlib.resources
 from pathlib import Path
-from typing import Iterable
 
 import cv2
 import numpy as np
@@ -109,7 +108,7 @@ class CenterFace:
     def candidates(self, pixels: np.ndarray, where: Where | None = None) -> np.ndarray:
         """Every fused candidate, cleared the bar or not: N×5 (x0, y0, x1, y1, score) in photo pixels.
         `where` restricts levels to areas (views.Areas) for partial looks: see `detect_in_views`."""
-        return fuse_views(detect_in_views(pixels, self.infer_many, self.pyramid, self.where_faces_can_be(pixels, where)),
+        return fuse_views(detect_in_views(pixels, self.infer, self.pyramid, self.where_faces_can_be(pixels, where)),
                           SUPPORT)
 
     def where_faces_can_be(self, pixels: np.ndarray, where: Where | None = None) -> Where | None:
@@ -134,15 +133,11 @@ class CenterFace:
     def infer(self, rgb: np.ndarray, threshold: float = CANDIDATE_THRESHOLD) -> np.ndarray:
         """One window's raw candidates at or above `threshold` (N×5: x0, y0, x1, y1, score) in
         `rgb`, whose sides are multiples of 32."""
-        return self.infer_many([rgb], threshold)[0]
-
-    def infer_many(self, windows: Iterable[np.ndarray], threshold: float = CANDIDATE_THRESHOLD) -> list[np.ndarray]:
-        """`infer` for each of `windows`, several run at once where the engine can."""
         try:
-            outputs = self.engine.run_many(windows)
+            heatmap, scale, offset = self.engine.run(rgb)
         except (RuntimeError, cv2.error) as exc:
             raise DetectorUnavailable(f"the CenterFace model at {self.model_path} cannot be run ({exc})") from None
-        return [decode_heatmap(heatmap[0, 0], scale[0], offset[0], threshold) for heatmap, scale, offset in outputs]
+        return decode_heatmap(heatmap[0, 0], scale[0], offset[0], threshold)
 
     def describe(self) -> dict:
         """What decides this detector's output, for reports: model, engine, views and thresholds."""

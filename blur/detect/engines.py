@@ -13,7 +13,7 @@ import os
 import sys
 from collections import OrderedDict
 from pathlib import Path
-from typing import Callable, Iterable, Protocol
+from typing import Callable, Protocol
 
 import numpy as np
 
@@ -25,10 +25,6 @@ PRECISIONS = ("auto", "f32")
 precision the CPU has (bfloat16 with AVX-512 BF16 or AMX), `f32` in 32-bit floats whatever the CPU,
 as on most laptops: benchmarks use it to stand in for them."""
 
-_KERNELS_KEPT = 100
-"""Kernels OpenVINO keeps compiled for the window sizes it has seen (its default, 5000, held about
-150 MB more on a 12-MP photo for a few percent of speed)."""
-
 _SHAPES_KEPT = 4
 """OpenCV 4 nets kept, one per window size: each holds the buffers of its own size."""
 
@@ -39,10 +35,6 @@ class Engine(Protocol):
 
     def run(self, rgb: np.ndarray) -> list[np.ndarray]:
         """The model's outputs for one H×W×3 uint8 image (its pixel values as the model's input)."""
-        ...
-
-    def run_many(self, windows: Iterable[np.ndarray]) -> list[list[np.ndarray]]:
-        """The outputs for each of `windows`, in order; an engine may run several at once."""
         ...
 
 
@@ -87,10 +79,6 @@ def requested_precision() -> str:
 
 
 class OpenVinoEngine:
-    """OpenVINO on the CPU: one stream of one thread per core, each running its own window, so
-    windows run side by side rather than each split over the cores (about 15 % less CPU time for
-    CenterFace on 2 cores than one window at a time on 2 threads; benchmarks/engines.py)."""
-
     name = "openvino"
 
     def __init__(self, model_path: Path, outputs: list[str], threads: int, precision: str = "auto"):
@@ -106,35 +94,19 @@ class OpenVinoEngine:
             steps = PrePostProcessor(model)  # takes the uint8 pixels as they are: no float copy in Python
             steps.input().tensor().set_element_type(openvino.Type.u8).set_layout(openvino.Layout("NHWC"))
             steps.input().model().set_layout(openvino.Layout("NCHW"))
-            config = {"PERFORMANCE_HINT": "THROUGHPUT", "NUM_STREAMS": threads, "INFERENCE_NUM_THREADS": threads,
-                      "CPU_RUNTIME_CACHE_CAPACITY": _KERNELS_KEPT}
+            config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads}
             if precision != "auto":
                 config["INFERENCE_PRECISION_HINT"] = precision
             compiled = core.compile_model(steps.build(), "CPU", config)
         except Exception as exc:  # OpenVINO raises plain RuntimeErrors for unreadable models
             raise DetectorUnavailable(f"the model at {model_path} cannot be loaded ({_first_line(exc)})") from None
-        self._queue = openvino.AsyncInferQueue(compiled, threads)
-        self._queue.set_callback(self._keep)
+        self._request = compiled.create_infer_request()
         self._outputs = [compiled.output(name) for name in outputs]
-        self._results: dict[int, list[np.ndarray]] = {}
         self.precision = compiled.get_property("INFERENCE_PRECISION_HINT").to_string()  # bf16 where the CPU has it
 
-    def _keep(self, request, index: int) -> None:
-        self._results[index] = [request.get_tensor(output).data.copy() for output in self._outputs]
-
     def run(self, rgb: np.ndarray) -> list[np.ndarray]:
-        return self.run_many([rgb])[0]
-
-    def run_many(self, windows: Iterable[np.ndarray]) -> list[list[np.ndarray]]:
-        count = 0
-        try:
-            for count, rgb in enumerate(windows, 1):
-                self._queue.start_async({0: rgb[None]}, count - 1)  # waits while every stream is busy
-            self._queue.wait_all()
-            return [self._results.pop(index) for index in range(count)]
-        finally:
-            self._queue.wait_all()
-            self._results.clear()
+        results = self._request.infer({0: rgb[None]})
+        return [results[output] for output in self._outputs]
 
 
 class OpenCvEngine:
@@ -170,9 +142,6 @@ class OpenCvEngine:
         net = self._net_for(blob.shape)
         net.setInput(blob)
         return list(net.forward(self._outputs))
-
-    def run_many(self, windows: Iterable[np.ndarray]) -> list[list[np.ndarray]]:
-        return [self.run(rgb) for rgb in windows]
 
 
 ENGINES: dict[str, type] = {"openvino": OpenVinoEngine, "opencv": OpenCvEngine}

@@ -12,21 +12,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterator
 
 import cv2
 import numpy as np
 
 from .fusion import suppress_overlaps
 
-Infer = Callable[[Iterable[np.ndarray]], list[np.ndarray]]
-"""RGB windows with sides multiple of 32 -> for each, an N×5 array of (x0, y0, x1, y1, score) in
-its pixels. Given them all at once, an engine can run several side by side."""
-
-
-def one_at_a_time(infer_one: Callable[[np.ndarray], np.ndarray]) -> Infer:
-    """An `Infer` from a function of one window."""
-    return lambda windows: [infer_one(window) for window in windows]
+Infer = Callable[[np.ndarray], np.ndarray]
+"""RGB window with sides multiple of 32 -> N×5 array of (x0, y0, x1, y1, score) in its pixels."""
 
 MULTIPLE = 32
 """CenterFace's input sides must be multiples of its coarsest stride."""
@@ -46,11 +40,11 @@ class Pyramid:
     """... down to the first whose long side is at most this many pixels, so huge faces are in range."""
     mirror: bool = False
     """Also look at every level mirrored left to right."""
-    window: int = 1024
+    window: int = 1536
     """Longest side of one inference's window, in view pixels: bounds its memory."""
-    overlap: int = 64
+    overlap: int = 96
     """View pixels shared by neighbouring windows: a face this tall lies whole in one of them."""
-    tile: int = 128
+    tile: int = 256
     """Side, in view pixels, of the cells in which a partial look (`Areas`) chooses what to look at:
     each chosen cell is looked at with `overlap` / 2 more on every side."""
 
@@ -141,16 +135,9 @@ def detect_in_views(pixels: np.ndarray, infer: Infer, pyramid: Pyramid, where: W
             windows = view_windows(pixels, scale, mirrored, pyramid.window, pyramid.overlap)
         else:
             windows = area_windows(pixels, scale, mirrored, areas, pyramid)
-        corners: list[tuple[int, int]] = []
-
-        def pixels_of(windows=windows):
-            for x, y, window in windows:
-                corners.append((x, y))
-                yield window
-
-        found_in = infer(pixels_of())
         boxes = [np.empty((0, 5), np.float32)]
-        for (x, y), candidates in zip(corners, found_in):
+        for x, y, window in windows:
+            candidates = infer(window)
             if len(candidates):
                 candidates[:, [0, 2]] += x
                 candidates[:, [1, 3]] += y
