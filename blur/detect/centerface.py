@@ -40,10 +40,11 @@ TEXTURE = 2.0
 """The finest level does not look where the photo is flat: cells of TEXTURE_CELL pixels whose grey
 values and their neighbours' spread by less than this (standard deviation), as a clear sky or a
 plain wall. A face needs contrast to be found at all, so skipping there never drops one
-(tests/test_detect.py). Measured and not used: looking only around the traces the next level
-leaves (a face small enough to need the finest view scores as little there as a plain grey photo
-does, 0.007-0.014), or around a 1× level's small candidates (a third of the finest level of a
-crowd, but a level of its own to pay for): see benchmarks/skipping.py."""
+(tests/test_detect.py). Measured and not used (benchmarks/skipping.py): looking only around the
+traces the next level leaves (a 10-px face the whole pyramid finds can score 0.007 there, a plain
+grey photo up to 0.014; at a bar that spares crowds' faces, a crowd is looked at almost whole), or
+around a 1× level's small candidates (a third of a crowd's finest level skipped, but the 1× level
+costs more than the one it replaces)."""
 TEXTURE_CELL = 16
 PARTIAL_SHARE = 0.8
 """Past this share of the pixels of the whole look, the finest level is looked at whole: its
