@@ -1,6 +1,6 @@
 """Faces destroyed, collateral, time and memory of the tool, next to deface, on WIDER-style photos.
 
-    python benchmarks/wider.py [--data DIR] [--composites] [--photos N] [--no-deface] [--json] [blur options...]
+    python benchmarks/wider.py [--data DIR] [--composites] [--photos N] [--no-deface] [--precisions auto,f32] [--json] [blur options...]
 
 `--data DIR` is any folder in the WIDER layout (`images/` + `faces.json`; default
 ../shared/data/wider-dev), read where it lies and never copied into the repo. `--composites` first
@@ -10,8 +10,11 @@ those: the closest thing to a phone's crowd photo.
 
 The tool runs as one worker in a child process on the photos as they are (JPEG as published or
 composed), exactly as the batch of the `blur` command runs them; deface runs at its defaults on
-copies of the same files in the same run. Each child's wall and CPU seconds include its start-up
-(loading the model), spread over the photos, and its peak memory is its own.
+copies of the same files in the same run. The tool runs once for each precision asked
+(BLUR_PRECISION: `auto` is the CPU's quickest, bfloat16 where it has it; `f32` stands in for the
+many laptops without bfloat16), each column named by the precision that ran. Each child's wall and
+CPU seconds include its start-up (loading the model), spread over the photos, and its peak memory
+is its own.
 
 A face counts as destroyed when the structural similarity (SSIM: grey, 7×7 uniform window, as
 scikit-image computes it) of its box in the output to the same box in the original is at most
@@ -120,10 +123,10 @@ def recall_figures(counts: dict[str, list[int]]) -> dict:
     return figures
 
 
-def run_measured(command: list[str]) -> dict:
+def run_measured(command: list[str], env: dict | None = None) -> dict:
     """Wall and CPU seconds and peak resident memory (MB) of one child process."""
     started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     stderr = process.stderr.read()
     _, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
@@ -151,14 +154,19 @@ def tool_child(inputs: Path, outputs: Path, report: Path, blur_args: list[str]) 
     failed = [o for o in outcomes if o.status is not Status.DONE]
     if failed:
         raise SystemExit(f"{len(failed)} photos failed: {failed[0].error}")
-    report.write_text(json.dumps({o.source.name: {"output": str(o.destination), "faces": o.faces} for o in outcomes}))
+    report.write_text(json.dumps({"precision": settings.load_detector().describe().get("precision", "?"),
+                                  "photos": {o.source.name: {"output": str(o.destination), "faces": o.faces}
+                                             for o in outcomes}}))
 
 
 def deface_command() -> str | None:
     return shutil.which("deface", path=str(Path(sys.executable).parent)) or shutil.which("deface")
 
 
-def evaluate(data: Path, blur_args: list[str], photos: int = 0, deface: bool = True) -> dict:
+def evaluate(data: Path, blur_args: list[str], photos: int = 0, deface: bool = True,
+             precisions: tuple[str, ...] = ("auto",)) -> dict:
+    """Figures of the tool (once for each of `precisions`: "tool" is the first, "tools" all, by the
+    precision that ran) and of deface, on the photos of `data`."""
     from blur.regions import Region, Shape, combined_mask
 
     entries = load_dataset(data)
@@ -175,46 +183,53 @@ def evaluate(data: Path, blur_args: list[str], photos: int = 0, deface: bool = T
             shutil.copy(data / entry["image"], inputs / name)
             shutil.copy(data / entry["image"], peer / name)
             names[name] = entry
-        report = Path(tmp, "report.json")
-        tool = run_measured([sys.executable, __file__, "--child", str(inputs), str(outputs), str(report), *blur_args])
-        done = json.loads(report.read_text())
+        runs = []
+        for index, precision in enumerate(precisions):
+            report, outputs = Path(tmp, f"report-{index}.json"), Path(tmp, f"out-{index}")
+            timed = run_measured([sys.executable, __file__, "--child", str(inputs), str(outputs), str(report), *blur_args],
+                                 {**os.environ, "BLUR_PRECISION": precision})
+            runs.append((timed, json.loads(report.read_text())))
         command = deface_command() if deface else None
         peer_time = run_measured([command, *map(str, sorted(peer.iterdir()))]) if command else None
-        counts = {label: [0, 0] for _, _, label in BUCKETS}
+        counts = [{label: [0, 0] for _, _, label in BUCKETS} for _ in runs]
         peer_counts = {label: [0, 0] for _, _, label in BUCKETS}
-        collateral = {"tool regions": [0, 0], "tool ssim": [0, 0], "deface ssim": [0, 0]}
+        collateral = [{"tool regions": [0, 0], "tool ssim": [0, 0]} for _ in runs]
+        peer_collateral = [0, 0]
         floor = 0.0
         for name, entry in names.items():
             original = np.asarray(Image.open(inputs / name).convert("RGB"))
             started = time.perf_counter()
             Image.fromarray(original).save(Path(tmp, "floor.jpg"), quality=92)
             floor += time.perf_counter() - started
-            output = np.asarray(Image.open(done[name]["output"]).convert("RGB"))
-            score_photo(counts, original, output, entry["faces"])
             outside = ~context_mask(original.shape[:2], entry["faces"])
-            regions = [Region(*face["box"]) for face in done[name]["faces"]]
-            _add(collateral["tool regions"], combined_mask(regions, *original.shape[:2], shape), outside)
-            _add(collateral["tool ssim"], ssim_map(grey(original), grey(output)) < DESTROYED_SSIM, outside)
+            for (_, done), count, damage in zip(runs, counts, collateral):
+                output = np.asarray(Image.open(done["photos"][name]["output"]).convert("RGB"))
+                score_photo(count, original, output, entry["faces"])
+                regions = [Region(*face["box"]) for face in done["photos"][name]["faces"]]
+                _add(damage["tool regions"], combined_mask(regions, *original.shape[:2], shape), outside)
+                _add(damage["tool ssim"], ssim_map(grey(original), grey(output)) < DESTROYED_SSIM, outside)
             if peer_time:
                 result = peer / (Path(name).stem + "_anonymized" + Path(name).suffix)
                 peer_output = np.asarray(Image.open(result).convert("RGB"))
                 score_photo(peer_counts, original, peer_output, entry["faces"])
-                _add(collateral["deface ssim"], ssim_map(grey(original), grey(peer_output)) < DESTROYED_SSIM, outside)
+                _add(peer_collateral, ssim_map(grey(original), grey(peer_output)) < DESTROYED_SSIM, outside)
         floor += _decode_seconds(inputs)
     n = len(names)
     megapixels = float(np.mean([Image.open(data / e["image"]).size[0] * Image.open(data / e["image"]).size[1]
                                 for e in entries])) / 1e6
+    tools = {done["precision"]: {**recall_figures(count), "collateral_percent": _percent(damage["tool regions"]),
+                                 "collateral_ssim_percent": _percent(damage["tool ssim"]),
+                                 "seconds_per_photo": timed["wall"] / n, "cpu_seconds_per_photo": timed["cpu"] / n,
+                                 "peak_mb": timed["peak_mb"]}
+             for (timed, done), count, damage in zip(runs, counts, collateral)}
     result = {
         "data": str(data), "photos": n, "megapixels": round(megapixels, 2),
         "settings": " ".join(blur_args) or "defaults",
-        "tool": {**recall_figures(counts), "collateral_percent": _percent(collateral["tool regions"]),
-                 "collateral_ssim_percent": _percent(collateral["tool ssim"]),
-                 "seconds_per_photo": tool["wall"] / n, "cpu_seconds_per_photo": tool["cpu"] / n,
-                 "peak_mb": tool["peak_mb"]},
+        "tool": next(iter(tools.values())), "tools": tools,
         "floor_seconds_per_photo": floor / n,
     }
     if peer_time:
-        result["deface"] = {**recall_figures(peer_counts), "collateral_ssim_percent": _percent(collateral["deface ssim"]),
+        result["deface"] = {**recall_figures(peer_counts), "collateral_ssim_percent": _percent(peer_collateral),
                             "seconds_per_photo": peer_time["wall"] / n, "cpu_seconds_per_photo": peer_time["cpu"] / n,
                             "peak_mb": peer_time["peak_mb"]}
     return result
@@ -244,20 +259,24 @@ def build_composites(data: Path, folder: Path) -> Path:
 
 
 def print_table(result: dict) -> None:
-    tool, peer = result["tool"], result.get("deface")
-    print(f"{result['photos']} photos of {result['megapixels']} MP from {result['data']}; blur settings: {result['settings']}")
-    print(f"{'face height':>12} {'faces':>6} {'blur':>8}" + (f" {'deface':>8}" if peer else ""))
-    for label in [lab for _, _, lab in BUCKETS] + [">=10", ">=20"]:
-        row = f"{label + ' px':>12} {tool[label]['faces']:>6} {_p(tool[label]['percent']):>8}"
-        print(row + (f" {_p(peer[label]['percent']):>8}" if peer else ""))
-    print(f"{'collateral':>12} {'':>6} {tool['collateral_percent']:>6.2f} %" + (f" {peer['collateral_ssim_percent']:>6.2f} %" if peer else "")
-          + f"   (tool by the same SSIM measure as deface: {tool['collateral_ssim_percent']:.2f} %)")
-    for key, label in (("seconds_per_photo", "wall s/photo"), ("cpu_seconds_per_photo", "CPU s/photo"), ("peak_mb", "peak MB")):
-        print(f"{label:>12} {'':>6} {tool[key]:>8.2f}" + (f" {peer[key]:>8.2f}" if peer else ""))
+    tools, peer = result["tools"], result.get("deface")
+    columns = {f"blur {precision}": figures for precision, figures in tools.items()}
     if peer:
-        print(f"ratio blur/deface: {tool['seconds_per_photo'] / peer['seconds_per_photo']:.2f} wall, "
-              f"{tool['cpu_seconds_per_photo'] / peer['cpu_seconds_per_photo']:.2f} CPU")
-    else:
+        columns["deface"] = peer
+    print(f"{result['photos']} photos of {result['megapixels']} MP from {result['data']}; blur settings: {result['settings']}")
+    print(f"{'face height':>12} {'faces':>6}" + "".join(f" {name:>11}" for name in columns))
+    for label in [lab for _, _, lab in BUCKETS] + [">=10", ">=20"]:
+        print(f"{label + ' px':>12} {result['tool'][label]['faces']:>6}" + "".join(f" {_p(c[label]['percent']):>11}" for c in columns.values()))
+    print(f"{'collateral':>12} {'':>6}" + "".join(f" {c.get('collateral_percent', c['collateral_ssim_percent']):>9.2f} %" for c in columns.values())
+          + "   (blur by the SSIM measure used for deface: "
+          + ", ".join(f"{t['collateral_ssim_percent']:.2f} %" for t in tools.values()) + ")")
+    for key, label in (("seconds_per_photo", "wall s/photo"), ("cpu_seconds_per_photo", "CPU s/photo"), ("peak_mb", "peak MB")):
+        print(f"{label:>12} {'':>6}" + "".join(f" {c[key]:>11.2f}" for c in columns.values()))
+    for precision, tool in tools.items():
+        if peer:
+            print(f"ratio blur {precision}/deface: {tool['seconds_per_photo'] / peer['seconds_per_photo']:.2f} wall, "
+                  f"{tool['cpu_seconds_per_photo'] / peer['cpu_seconds_per_photo']:.2f} CPU")
+    if not peer:
         print("deface: not run (not installed, or --no-deface)")
     print(f"floor (decode and re-encode the same JPEG): {result['floor_seconds_per_photo']:.2f} s per photo")
 
@@ -275,6 +294,8 @@ def main() -> int:
     parser.add_argument("--composites", action="store_true", help="measure on 12-MP composites built from --data")
     parser.add_argument("--photos", type=int, default=0, metavar="N", help="only N photos, spread over the set")
     parser.add_argument("--no-deface", action="store_true", help="do not run deface beside the tool")
+    parser.add_argument("--precisions", default="auto,f32",
+                        help="BLUR_PRECISION values to run the tool with, each in the same run (default: auto,f32)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args, blur_args = parser.parse_known_args()
     if not (args.data / "faces.json").is_file():
@@ -282,7 +303,8 @@ def main() -> int:
         return 0
     with tempfile.TemporaryDirectory(prefix="wider-12mp-") as tmp:
         data = build_composites(args.data, Path(tmp)) if args.composites else args.data
-        result = evaluate(data, blur_args, args.photos, deface=not args.no_deface)
+        result = evaluate(data, blur_args, args.photos, deface=not args.no_deface,
+                          precisions=tuple(args.precisions.split(",")))
     print(json.dumps(result, indent=2) if args.json else "", end="")
     if not args.json:
         print_table(result)

@@ -256,6 +256,9 @@ def anonymise_paths(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
                 _print_line(outcome_line(outcome), bar, stdout)
                 if bar is not None:
                     bar.update()
+    except InvalidSetting as exc:  # e.g. BLUR_PRECISION names no precision
+        print(f"blur: {exc}", file=stderr)
+        return ExitStatus.USAGE
     except BlurError as exc:  # e.g. the detector cannot be loaded at all
         print(f"blur: {exc}", file=stderr)
         return ExitStatus.SOME_FAILED

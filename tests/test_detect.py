@@ -13,8 +13,9 @@ from blur.detect import DETECTORS, Detection, detect_faces, load_detector
 from blur.detect.centerface import CenterFace
 from blur.detect.engines import available_engines
 from blur.detect.fusion import SizedThreshold, iou_rows, overlapping_pairs, fuse_views
-from blur.detect.views import Areas, Pyramid, area_windows, chosen_rectangles, detect_in_views, merge_boxes, view_windows, window_grid
-from blur.errors import DetectorUnavailable
+from blur.detect.views import (Areas, Pyramid, area_windows, chosen_rectangles, detect_in_views, level_pixels, merge_boxes,
+                               view_windows, window_grid)
+from blur.errors import DetectorUnavailable, InvalidSetting
 from conftest import SAMPLES
 
 FACE = (190, 70, 260, 170)  # the face in samples/astronaut.jpg
@@ -343,3 +344,73 @@ def test_the_detector_never_uses_the_network_nor_leaves_an_id_on_disk(tmp_path, 
         assert used  # the check can see the telemetry when OpenVINO is imported bare
     else:
         assert not used
+
+
+def test_blur_precision_f32_is_honoured_and_reported(monkeypatch, face_pixels):
+    monkeypatch.setenv("BLUR_PRECISION", "f32")
+    detector = CenterFace()
+    described = detector.describe()
+    assert described["precision"] == "f32" and described["engine"].endswith("(f32)")
+    if detector.engine.name == "openvino":  # what OpenVINO itself says it computes in
+        assert detector.engine.precision == "f32"
+    assert any(overlaps(d, FACE) and d.score > 0.5 for d in detector.detect(face_pixels))
+
+
+@pytest.mark.parametrize("value", ["F32", "bf16", "fp32", "f64", " f32"])
+def test_a_precision_that_is_not_on_the_list_is_refused(monkeypatch, value):
+    monkeypatch.setenv("BLUR_PRECISION", value)
+    with pytest.raises(InvalidSetting, match="BLUR_PRECISION must be one of auto, f32"):
+        CenterFace()
+
+
+def test_an_unknown_precision_is_a_usage_error_before_any_photo(monkeypatch, tmp_path, face_pixels, capsys):
+    from blur_cli.main import ExitStatus, main
+
+    Image.fromarray(face_pixels).save(tmp_path / "face.jpg")
+    monkeypatch.setenv("BLUR_PRECISION", "half")
+    load_detector.cache_clear()  # the detector reads the environment when it is built
+    try:
+        assert main([str(tmp_path / "face.jpg"), "-o", str(tmp_path / "out")]) == ExitStatus.USAGE
+    finally:
+        load_detector.cache_clear()
+    assert "BLUR_PRECISION must be one of auto, f32" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_a_small_face_on_a_large_flat_background_is_found_and_the_rest_skipped(face_pixels):
+    """A 12-px face alone in a 12-MP photo of a plain wall: the finest level looks around it only."""
+    photo = np.full((3024, 4032, 3), 172, np.uint8)
+    face = small_face(face_pixels, 12)
+    y, x = 2000, 2900
+    photo[y : y + face.shape[0], x : x + face.shape[1]] = face
+    box = (x, y, x + face.shape[1], y + face.shape[0])
+    detector = load_detector("centerface")
+    finest = detector.pyramid.scales(photo.shape[:2])[0]
+    areas = detector.where_faces_can_be(photo)(finest)
+    assert areas.covers(np.array([box], float))[0]
+    assert level_pixels(photo.shape[:2], finest, detector.pyramid, areas) < 0.01 * level_pixels(
+        photo.shape[:2], finest, detector.pyramid)
+    assert any(overlaps(d, box) for d in detector.detect(photo))
+
+
+@pytest.fixture(scope="module")
+def everywhere():
+    return CenterFace(everywhere=True)
+
+
+@settings(max_examples=12, deadline=None)
+@given(seed=st.integers(0, 2**16), flat=st.booleans(), heights=st.lists(st.integers(10, 40), min_size=1, max_size=4))
+def test_a_skipped_region_is_never_a_face_the_full_pyramid_finds(seed, flat, heights, everywhere, face_pixels):
+    """Generated photos with small faces here and there, on a plain or a textured background:
+    every face the whole pyramid finds lies in the areas the finest level looks at (on a textured
+    background, all of it)."""
+    rng = np.random.default_rng(seed)
+    photo = np.full((720, 960, 3), rng.integers(30, 225), np.uint8) if flat else street((720, 960), seed)
+    for height in heights:
+        face = small_face(face_pixels, height)
+        y, x = rng.integers(0, 720 - face.shape[0]), rng.integers(0, 960 - face.shape[1])
+        photo[y : y + face.shape[0], x : x + face.shape[1]] = face
+    found = np.array([[d.x0, d.y0, d.x1, d.y1] for d in everywhere.detect(photo)]).reshape(-1, 4)
+    where = load_detector("centerface").where_faces_can_be(photo)
+    if where is not None:
+        assert where(everywhere.pyramid.scales(photo.shape[:2])[0]).covers(found).all()

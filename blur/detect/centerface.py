@@ -18,9 +18,9 @@ from ..errors import DetectorUnavailable
 from . import Detection
 from .engines import load_engine
 from .fusion import SizedThreshold, fuse_views
-from .views import Pyramid, Where, detect_in_views
+from .views import Pyramid, Where, detect_in_views, level_pixels, textured_areas
 
-_OUTPUTS = ["537", "538", "539", "540"]  # heatmap, scale, offset, landmarks
+_OUTPUTS = ["537", "538", "539"]  # heatmap, scale, offset (the landmarks, "540", are not used)
 _STRIDE = 4
 
 MIN_FACE = 10.0
@@ -36,6 +36,19 @@ CANDIDATE_THRESHOLD = 0.05
 """Score at which a single view's candidate enters the fusion: weak views still add support."""
 SUPPORT = (0.5, 0.5)
 """A fused box scores this weighted sum of its best scores in distinct views, best first."""
+TEXTURE = 2.0
+"""The finest level does not look where the photo is flat: cells of TEXTURE_CELL pixels whose grey
+values and their neighbours' spread by less than this (standard deviation), as a clear sky or a
+plain wall. A face needs contrast to be found at all, so skipping there never drops one
+(tests/test_detect.py). Measured and not used (benchmarks/skipping.py): looking only around the
+traces the next level leaves (a 10-px face the whole pyramid finds can score 0.007 there, a plain
+grey photo up to 0.014; at a bar that spares crowds' faces, a crowd is looked at almost whole), or
+around a 1× level's small candidates (a third of a crowd's finest level skipped, but the 1× level
+costs more than the one it replaces)."""
+TEXTURE_CELL = 16
+PARTIAL_SHARE = 0.8
+"""Past this share of the pixels of the whole look, the finest level is looked at whole: its
+windows then cost no more than the many smaller ones, each with its margins."""
 
 
 def bundled_model_path() -> Path:
@@ -60,7 +73,8 @@ class CenterFace:
 
     `min_face` is that smallest face height in photo pixels (`fast` raises it to 20); `threshold`
     is the bar for small boxes; `engine` picks the inference engine (default: the quickest
-    installed); `threads` bounds the engine's threads (default: every core).
+    installed); `threads` bounds the engine's threads (default: every core). The finest level skips
+    where the photo is flat (TEXTURE), unless `everywhere`.
     """
 
     name = "centerface"
@@ -74,6 +88,7 @@ class CenterFace:
         engine: str | None = None,
         threads: int | None = None,
         model_path: str | Path | None = None,
+        everywhere: bool = False,
     ):
         path = Path(model_path) if model_path else bundled_model_path()
         if not path.is_file():
@@ -86,6 +101,7 @@ class CenterFace:
         if min_face is None:
             min_face = FAST_MIN_FACE if fast else MIN_FACE
         self.pyramid = pyramid or Pyramid(min_face=min_face)
+        self.everywhere = everywhere
 
     def detect(self, pixels: np.ndarray, where: Where | None = None) -> list[Detection]:
         """The faces in `pixels` (in the areas `where` gives for each level, or everywhere)."""
@@ -96,7 +112,23 @@ class CenterFace:
     def candidates(self, pixels: np.ndarray, where: Where | None = None) -> np.ndarray:
         """Every fused candidate, cleared the bar or not: N×5 (x0, y0, x1, y1, score) in photo pixels.
         `where` restricts levels to areas (views.Areas) for partial looks: see `detect_in_views`."""
-        return fuse_views(detect_in_views(pixels, self.infer, self.pyramid, where), SUPPORT)
+        return fuse_views(detect_in_views(pixels, self.infer, self.pyramid, self.where_faces_can_be(pixels, where)),
+                          SUPPORT)
+
+    def where_faces_can_be(self, pixels: np.ndarray, where: Where | None = None) -> Where | None:
+        """`where` (None: everywhere), and for the finest level only the cells where the photo is
+        not flat, unless that would cost more than looking at all of it (unless `everywhere`)."""
+        scales = self.pyramid.scales(pixels.shape[:2])
+        if self.everywhere or len(scales) < 2:
+            return where
+        finest, chosen = scales[0], where(scales[0]) if where is not None else None
+        textured = textured_areas(pixels, TEXTURE_CELL, TEXTURE)
+        if chosen is not None:
+            textured = textured.within(chosen)
+        if level_pixels(pixels.shape[:2], finest, self.pyramid, textured) > PARTIAL_SHARE * level_pixels(
+                pixels.shape[:2], finest, self.pyramid, chosen):
+            return where  # a face could be almost anywhere: the whole look costs less than its parts
+        return lambda scale: textured if scale == finest else where(scale) if where is not None else None
 
     def bars(self, fused: np.ndarray) -> np.ndarray:
         """The score each fused candidate (N×5) must reach to be a face to destroy (it depends on its size)."""
@@ -110,7 +142,7 @@ class CenterFace:
         """One window's raw candidates at or above `threshold` (N×5: x0, y0, x1, y1, score) in
         `rgb`, whose sides are multiples of 32."""
         try:
-            heatmap, scale, offset, _ = self.engine.run(rgb)
+            heatmap, scale, offset = self.engine.run(rgb)
         except (RuntimeError, cv2.error) as exc:
             raise DetectorUnavailable(f"the CenterFace model at {self.model_path} cannot be run ({exc})") from None
         return decode_heatmap(heatmap[0, 0], scale[0], offset[0], threshold)
@@ -122,9 +154,11 @@ class CenterFace:
             "model": self.model_path.name,
             "model_sha256": self.model_sha256,
             "engine": f"{self.engine.name} ({self.engine.precision})",
+            "precision": self.engine.precision,
             "min_face": self.pyramid.min_face,
             "threshold": self.threshold.base,
             "views": dataclasses.asdict(self.pyramid),
+            "finest_level_skips_flat_areas": not self.everywhere,
         }
 
 

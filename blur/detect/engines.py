@@ -17,7 +17,17 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from ..errors import DetectorUnavailable
+from ..errors import DetectorUnavailable, InvalidSetting
+
+PRECISION_VARIABLE = "BLUR_PRECISION"
+PRECISIONS = ("auto", "f32")
+"""What BLUR_PRECISION may ask for: `auto` (the default) lets the engine compute in the quickest
+precision the CPU has (bfloat16 with AVX-512 BF16 or AMX), `f32` in 32-bit floats whatever the CPU,
+as on most laptops: benchmarks use it to stand in for them."""
+
+_KERNELS_KEPT = 100
+"""Kernels OpenVINO keeps compiled for the window sizes it has seen (its default, 5000, lets the
+memory grow with every photo size in a batch: 928 MB after wider-native-dev's 225 photos)."""
 
 _SHAPES_KEPT = 4
 """OpenCV 4 nets kept, one per window size: each holds the buffers of its own size."""
@@ -63,21 +73,35 @@ def import_openvino():
     return importlib.import_module("openvino")
 
 
+def requested_precision() -> str:
+    """The precision the environment asks for (BLUR_PRECISION; `auto` when unset), or InvalidSetting."""
+    value = os.environ.get(PRECISION_VARIABLE, "") or "auto"
+    if value not in PRECISIONS:
+        raise InvalidSetting(f"{PRECISION_VARIABLE} must be one of {', '.join(PRECISIONS)} "
+                             f"(f32: 32-bit floats whatever the CPU), not {value!r}")
+    return value
+
+
 class OpenVinoEngine:
     name = "openvino"
 
-    def __init__(self, model_path: Path, outputs: list[str], threads: int):
+    def __init__(self, model_path: Path, outputs: list[str], threads: int, precision: str = "auto"):
         openvino = import_openvino()
         from openvino.preprocess import PrePostProcessor
 
         core = openvino.Core()
         try:
             model = core.read_model(str(model_path))
+            # only the outputs asked for: the others' layers are not computed
+            model = openvino.Model([model.output(name) for name in outputs], model.get_parameters())
             model.reshape({model.inputs[0]: [1, 3, -1, -1]})  # any window size, one compiled model
             steps = PrePostProcessor(model)  # takes the uint8 pixels as they are: no float copy in Python
             steps.input().tensor().set_element_type(openvino.Type.u8).set_layout(openvino.Layout("NHWC"))
             steps.input().model().set_layout(openvino.Layout("NCHW"))
-            config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads}
+            config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads,
+                      "CPU_RUNTIME_CACHE_CAPACITY": _KERNELS_KEPT}
+            if precision != "auto":
+                config["INFERENCE_PRECISION_HINT"] = precision
             compiled = core.compile_model(steps.build(), "CPU", config)
         except Exception as exc:  # OpenVINO raises plain RuntimeErrors for unreadable models
             raise DetectorUnavailable(f"the model at {model_path} cannot be loaded ({_first_line(exc)})") from None
@@ -94,8 +118,9 @@ class OpenCvEngine:
     name = "opencv"
     precision = "f32"
 
-    def __init__(self, model_path: Path, outputs: list[str], threads: int):
-        """`threads` is not used: OpenCV's own setting (cv2.setNumThreads) applies."""
+    def __init__(self, model_path: Path, outputs: list[str], threads: int, precision: str = "auto"):
+        """`threads` is not used: OpenCV's own setting (cv2.setNumThreads) applies. It always
+        computes in 32-bit floats, whatever `precision` asks."""
         import cv2
 
         self._cv2 = cv2
@@ -139,8 +164,13 @@ def available_engines() -> list[str]:
     return names
 
 
-def load_engine(model_path: Path, outputs: list[str], name: str | None = None, threads: int | None = None) -> Engine:
-    """The engine `name` (default: the best available) for the model at `model_path`."""
+def load_engine(model_path: Path, outputs: list[str], name: str | None = None, threads: int | None = None,
+                precision: str | None = None) -> Engine:
+    """The engine `name` (default: the best available) for the model at `model_path`, computing in
+    `precision` (one of PRECISIONS; default: what BLUR_PRECISION asks)."""
+    precision = precision or requested_precision()
+    if precision not in PRECISIONS:
+        raise InvalidSetting(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
     choices = available_engines()
     if name is None:
         if not choices:
@@ -150,7 +180,7 @@ def load_engine(model_path: Path, outputs: list[str], name: str | None = None, t
         raise DetectorUnavailable(
             f"the inference engine {name!r} is not installed here; choose one of: {', '.join(choices) or 'none'}"
         )
-    return ENGINES[name](model_path, outputs, threads or os.cpu_count() or 1)
+    return ENGINES[name](model_path, outputs, threads or os.cpu_count() or 1, precision)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -74,12 +74,7 @@ class Pyramid:
 
     def view_pixels(self, shape: tuple[int, int]) -> int:
         """Pixels the model looks at for a photo of `shape`, windows' overlap and padding included."""
-        total = 0
-        for scale, _ in self.views(shape):
-            height, width = _view_size(shape, scale)
-            rows, cols = window_grid(height, self.window, self.overlap), window_grid(width, self.window, self.overlap)
-            total += len(rows[0]) * rows[1] * len(cols[0]) * cols[1]
-        return total
+        return sum(level_pixels(shape, scale, self) for scale, _ in self.views(shape))
 
 
 @dataclass(frozen=True, eq=False)
@@ -118,6 +113,28 @@ class Areas:
         y1 = np.clip(np.ceil(boxes[:, 3] / self.cell).astype(int), 0, rows)
         return x0, y0, x1, y1
 
+    def within(self, other: Areas) -> Areas:
+        """These areas, less the cells that touch none of `other`'s."""
+        ys, xs = np.nonzero(self.cells)
+        cells = np.zeros_like(self.cells)
+        cells[ys, xs] = other.covers(np.column_stack([xs, ys, xs + 1, ys + 1]).astype(float) * self.cell)
+        return Areas(cells, self.cell)
+
+
+def textured_areas(pixels: np.ndarray, cell: int, least: float) -> Areas:
+    """The cells of `cell` photo pixels whose grey values, or a neighbouring cell's, spread by at
+    least `least` (standard deviation): a face needs some contrast, a clear sky or a plain wall has none."""
+    rows, cols = -(-pixels.shape[0] // cell), -(-pixels.shape[1] // cell)
+    spread = np.zeros((rows, cols), np.float32)
+    band = cell * max(1, 256 // cell)  # a few rows at a time: no float copy of the whole photo
+    for top in range(0, pixels.shape[0], band):
+        grey = cv2.cvtColor(np.ascontiguousarray(pixels[top : top + band]), cv2.COLOR_RGB2GRAY).astype(np.float32)
+        height, width = grey.shape
+        grey = cv2.copyMakeBorder(grey, 0, -height % cell, 0, -width % cell, cv2.BORDER_REPLICATE)
+        cells = grey.reshape(grey.shape[0] // cell, cell, -1, cell)
+        spread[top // cell : top // cell + cells.shape[0]] = cells.std(axis=(1, 3))
+    return Areas(cv2.dilate((spread >= least).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool), cell)
+
 
 Where = Callable[[float], "Areas | None"]
 """For a level's scale, the areas to look at in it (None: the whole level)."""
@@ -143,6 +160,11 @@ def detect_in_views(pixels: np.ndarray, infer: Infer, pyramid: Pyramid, where: W
                 candidates[:, [1, 3]] += y
                 boxes.append(candidates)
         merged = merge_boxes(np.concatenate(boxes), 0.3)
+        if areas is not None:  # a box centred outside the chosen tiles was seen cut, in their margin
+            chosen = chosen_tiles(pixels.shape[:2], scale, mirrored, areas, pyramid.tile)
+            row = np.clip(((merged[:, 1] + merged[:, 3]) / 2 // pyramid.tile).astype(int), 0, chosen.shape[0] - 1)
+            col = np.clip(((merged[:, 0] + merged[:, 2]) / 2 // pyramid.tile).astype(int), 0, chosen.shape[1] - 1)
+            merged = merged[chosen[row, col]]
         if mirrored:
             width = _view_size(pixels.shape[:2], scale)[1]
             merged[:, [0, 2]] = width - merged[:, [2, 0]]
@@ -162,24 +184,45 @@ def area_windows(
     to `overlap` pixels centred in a chosen tile lies whole in its window.
     """
     height, width = _view_size(pixels.shape[:2], scale)
-    tile, margin = pyramid.tile, pyramid.overlap // 2
-    chosen = chosen_tiles(areas, pixels.shape[:2], scale, tile, mirrored)
-    if not chosen.any():
+    rectangles = area_rectangles(pixels.shape[:2], scale, mirrored, areas, pyramid)
+    if not rectangles:
         return
     source = pixels[:, ::-1] if mirrored else pixels
     if scale < 1:
         source = cv2.resize(source, (width, height), interpolation=cv2.INTER_AREA)
-    for top, left, bottom, right in chosen_rectangles(chosen, pyramid.window // tile - 1):
-        # the margin only where the view goes on: at its edges a window starts and ends as a whole look's
-        x, y = max(left * tile - margin, 0), max(top * tile - margin, 0)
-        window_w = _round_up(min(right * tile + margin, width) - x, MULTIPLE)
-        window_h = _round_up(min(bottom * tile + margin, height) - y, MULTIPLE)
+    for x, y, window_w, window_h in rectangles:
         yield x, y, _view_window(source, scale, x, y, window_w, window_h, height, width)
 
 
-def chosen_tiles(areas: Areas, shape: tuple[int, int], scale: float, tile: int, mirrored: bool = False) -> np.ndarray:
-    """Which tiles (`tile` view pixels square, from the view's top left) of the view at `scale` of a
-    photo of `shape` touch a chosen cell: a bool grid of tile rows × columns."""
+def area_rectangles(shape: tuple[int, int], scale: float, mirrored: bool, areas: Areas,
+                    pyramid: Pyramid) -> list[tuple[int, int, int, int]]:
+    """(x, y, width, height) in view pixels of the windows `area_windows` looks at."""
+    height, width = _view_size(shape, scale)
+    tile, margin = pyramid.tile, pyramid.overlap // 2
+    rectangles = []
+    for top, left, bottom, right in chosen_rectangles(chosen_tiles(shape, scale, mirrored, areas, tile),
+                                                      pyramid.window // tile - 1):
+        # the margin only where the view goes on: at its edges a window starts and ends as a whole look's
+        x, y = max(left * tile - margin, 0), max(top * tile - margin, 0)
+        rectangles.append((x, y, _round_up(min(right * tile + margin, width) - x, MULTIPLE),
+                           _round_up(min(bottom * tile + margin, height) - y, MULTIPLE)))
+    return rectangles
+
+
+def level_pixels(shape: tuple[int, int], scale: float, pyramid: Pyramid, areas: Areas | None = None) -> int:
+    """Pixels the model looks at in the level at `scale` of a photo of `shape`: in the windows of
+    the whole level, or of the chosen `areas` only."""
+    if areas is not None:
+        return sum(w * h for _, _, w, h in area_rectangles(shape, scale, False, areas, pyramid))
+    height, width = _view_size(shape, scale)
+    (rows, window_h), (cols, window_w) = (window_grid(height, pyramid.window, pyramid.overlap),
+                                          window_grid(width, pyramid.window, pyramid.overlap))
+    return len(rows) * window_h * len(cols) * window_w
+
+
+def chosen_tiles(shape: tuple[int, int], scale: float, mirrored: bool, areas: Areas, tile: int) -> np.ndarray:
+    """Which tiles of `tile` view pixels (rows × columns of the view at `scale`, mirrored if asked)
+    touch a chosen cell of `areas`."""
     height, width = _view_size(shape, scale)
     rows, cols = -(-height // tile), -(-width // tile)
     edges_x = np.minimum(np.arange(cols + 1) * tile, width) / scale

@@ -98,7 +98,7 @@ class LookPlanner:
             near = Areas(np.ones(due.shape, bool), self.grid.cell).touched(watch)
             due[near] = np.minimum(due[near], index + WATCH_DELAY)
         shape = (self.grid.height, self.grid.width)
-        tiles = chosen_tiles(Areas(due <= index, self.grid.cell), shape, self.fine_scale, self.pyramid.tile)
+        tiles = chosen_tiles(shape, self.fine_scale, False, Areas(due <= index, self.grid.cell), self.pyramid.tile)
         looked = cells_inside_tiles(tiles, due.shape, self.grid.cell, shape, self.fine_scale, self.pyramid.tile)
         looked |= due <= index
         due[looked] = index + self.refresh
@@ -115,7 +115,7 @@ class LookPlanner:
         if not owed.any():
             return None
         shape = (self.grid.height, self.grid.width)
-        tiles = chosen_tiles(Areas(owed, self.grid.cell), shape, self.fine_scale, self.pyramid.tile)
+        tiles = chosen_tiles(shape, self.fine_scale, False, Areas(owed, self.grid.cell), self.pyramid.tile)
         looked = cells_inside_tiles(tiles, owed.shape, self.grid.cell, shape, self.fine_scale, self.pyramid.tile) | owed
         return Look(Areas(looked, self.grid.cell), self.last)
 
