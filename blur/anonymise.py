@@ -32,15 +32,24 @@ CELL_JITTER = 16.0
 CELL_TINT = 10.0
 """Standard deviation of fresh per-channel noise added to each cell: small, so the region keeps natural colours."""
 
-GRAIN = 9.0
+GRAIN = 7.0
 """Standard deviation of per-pixel brightness grain. A smooth blob keeps the original's flat areas
 (cheek, forehead) structurally similar to it; grain this strong leaves no part of a covered face with
 SSIM above 0.5 (measured on wider-native-dev faces of every size), and reads as film grain."""
 
+STRIPES = (0.15, 0.15)
+"""Cycles per pixel, along x and y, of faint diagonal stripes laid over every destroyed region: the
+mark by which `blur check` knows a region the tool destroyed, at any size and under any part of it
+(blur.check.faces). A narrow band no face has, off the 8-pixel grid of JPEG blocks, coarse enough to
+survive the camera step's resampling and JPEG encoding (about 6.7 pixels a stripe along each side)."""
+
+STRIPE_LEVELS = 10.0
+"""Amplitude of the stripes (8-bit levels): weaker than the grain, strong enough to be found in 6×6 pixels."""
+
 
 class Method(Enum):
     MOSAIC = "mosaic"
-    """Default: a 3×3 grid of cell colours plus fresh noise, smoothed so it reads as a heavy blur."""
+    """Default: a 3×3 grid of cell colours plus fresh noise, joined by a smooth surface so it reads as a heavy blur."""
     SOLID = "solid"
     """A flat black fill."""
 
@@ -69,6 +78,7 @@ def anonymise(
     rng = rng or fresh_rng()
     out = pixels.copy()
     height, width = out.shape[:2]
+    phase = rng.uniform(0, 2 * np.pi)  # one phase for the photo: overlapping regions carry the same stripes
     for region in regions:
         x0, y0, x1, y1 = region.clipped(height, width)
         if x1 <= x0 or y1 <= y0:
@@ -78,22 +88,30 @@ def anonymise(
         if method is Method.SOLID:
             box[mask] = 0
         else:
-            box[mask] = coarse_noise_patch(box, mask, rng)[mask]
+            patch = coarse_noise_patch(box, mask, rng, stripes(x0, y0, x1 - x0, y1 - y0, phase))
+            box[mask] = patch[mask]
     return out
 
 
-def coarse_noise_patch(box: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A smooth patch the size of `box`, built only from the GRID×GRID cell means of the masked pixels."""
+def stripes(x: int, y: int, width: int, height: int, phase: float) -> np.ndarray:
+    """The stripes (float32, height×width) over the box at (x, y) of a photo, in the photo's own coordinates."""
+    cycles_x, cycles_y = STRIPES
+    angle = 2 * np.pi * (cycles_x * np.arange(x, x + width)[None, :] + cycles_y * np.arange(y, y + height)[:, None])
+    return (STRIPE_LEVELS * np.cos(angle + phase)).astype(np.float32)
+
+
+def coarse_noise_patch(
+    box: np.ndarray, mask: np.ndarray, rng: np.random.Generator, mark: np.ndarray | float = 0.0
+) -> np.ndarray:
+    """A smooth patch the size of `box`, built only from the GRID×GRID cell means of the masked pixels,
+    with fresh grain and `mark` (the stripes) added to its brightness.
+
+    The cell colours (with fresh noise) are joined by the polynomial through the cells' centres
+    (constant, linear or quadratic along each side, for 1, 2 or 3 cells): one smooth surface with
+    no creases, which reads as a heavy blur.
+    """
     height, width = mask.shape
-    if _cell_count(height) == 1 and _cell_count(width) == 1:  # one cell: a colour, its noise and grain
-        masked = box[mask]
-        cell = masked.mean(axis=0) if len(masked) else np.zeros(3)
-        cell = cell + rng.normal(0.0, CELL_JITTER, (1, 1, 1))[0, 0] + rng.normal(0.0, CELL_TINT, (1, 1, 3))[0, 0]
-        patch = cell.astype(np.float32) + rng.normal(0.0, GRAIN, (height, width, 1)).astype(np.float32)
-        patch = 255 - np.abs(255 - np.abs(patch))
-        return np.clip(np.rint(patch), 0, 255).astype(np.uint8)
-    rows = _cell_edges(height)
-    cols = _cell_edges(width)
+    rows, cols = _cell_edges(height), _cell_edges(width)
     masked = box[mask].astype(np.float64)
     fallback = masked.mean(axis=0) if len(masked) else np.zeros(3)
     cells = np.empty((len(rows) - 1, len(cols) - 1, 3))
@@ -103,11 +121,23 @@ def coarse_noise_patch(box: np.ndarray, mask: np.ndarray, rng: np.random.Generat
             cell = box[rows[i] : rows[i + 1], cols[j] : cols[j + 1]][cell_mask]
             cells[i, j] = cell.mean(axis=0) if len(cell) else fallback
     cells += rng.normal(0.0, CELL_JITTER, cells.shape[:2] + (1,)) + rng.normal(0.0, CELL_TINT, cells.shape)
-    patch = cv2.resize(cells.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
-    patch += rng.normal(0.0, GRAIN, (height, width, 1)).astype(np.float32)
+    down, across = _through_centres(rows), _through_centres(cols)
+    patch = np.einsum("yi,ijc,xj->yxc", down, cells, across).astype(np.float32)
+    patch += (rng.normal(0.0, GRAIN, (height, width)).astype(np.float32) + mark)[:, :, None]
     # Reflect at 0 and 255 rather than clip, so noise still changes black and white areas.
     patch = 255 - np.abs(255 - np.abs(patch))
     return np.clip(np.rint(patch), 0, 255).astype(np.uint8)
+
+
+def _through_centres(edges: np.ndarray) -> np.ndarray:
+    """Weights (pixels × cells) of the polynomial through the cells' centres along one side (Lagrange)."""
+    centres = (edges[:-1] + edges[1:]) / 2
+    at = np.arange(edges[-1]) + 0.5
+    weights = np.ones((len(at), len(centres)))
+    for i, centre in enumerate(centres):
+        for other in np.delete(centres, i):
+            weights[:, i] *= (at - other) / (centre - other)
+    return weights
 
 
 def _cell_count(length: int) -> int:
