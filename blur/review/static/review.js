@@ -21,6 +21,10 @@ const state = {
   replace: new Set(),  // photos whose earlier copy the person chose to replace
   zoom: 1,             // 1 = the photo fits the window
   fitWidth: 0,         // displayed width of the photo at zoom 1
+  hunt: false,         // hide what is covered: the preview, no boxes but the maybes
+  maybe: -1,           // index into the current photo's maybes still open
+  dismissed: new Map(), // photo index -> ranks of the maybes the person dismissed
+  area: -1,            // index of the last area where people are that was shown
 };
 
 const ZOOMS = [1, 1.5, 2, 3, 4, 6];
@@ -56,7 +60,8 @@ function changed(photo) {
   state.saveTimers.set(photo.index, setTimeout(() => {
     request("PUT", `api/photos/${photo.index}`, edits(photo)).catch((e) => say(e.message, true));
   }, 250));
-  if (state.preview) setPreview(false);
+  if (state.hunt) setPreview(true); // the hidden view follows the change
+  else if (state.preview) setPreview(false);
   render();
 }
 
@@ -88,6 +93,12 @@ function boxLabel(r) {
   if (r.keep) return "visible";
   if (r.weak) return "not sure";
   return "";
+}
+
+function openMaybes(photo) {
+  // The second opinion's places the person has neither confirmed (a box now) nor dismissed.
+  const dismissed = state.dismissed.get(photo.index) || new Set();
+  return (photo.maybes || []).filter((m) => !dismissed.has(m.rank));
 }
 
 function render() {
@@ -198,8 +209,25 @@ function renderPhoto() {
 
 function renderBoxes(photo) {
   const layer = $("boxes");
-  layer.classList.toggle("hidden", state.preview);
-  layer.replaceChildren(...photo.regions.map((r, i) => {
+  layer.classList.toggle("hidden", state.preview && !state.hunt);
+  layer.classList.toggle("hunting", state.hunt);
+  const maybes = openMaybes(photo).map((m, i) => {
+    const box = document.createElement("div");
+    box.className = "box maybe";
+    if (i === state.maybe) box.classList.add("selected");
+    box.dataset.maybe = String(i);
+    box.style.left = `${(100 * m.x0) / photo.width}%`;
+    box.style.top = `${(100 * m.y0) / photo.height}%`;
+    box.style.width = `${(100 * (m.x1 - m.x0)) / photo.width}%`;
+    box.style.height = `${(100 * (m.y1 - m.y0)) / photo.height}%`;
+    box.title = `maybe ${m.rank}: ${m.why}`;
+    const tag = document.createElement("span");
+    tag.className = "tag";
+    tag.textContent = `maybe ${m.rank}`;
+    box.append(tag);
+    return box;
+  });
+  const regions = state.hunt ? [] : photo.regions.map((r, i) => {
     const box = document.createElement("div");
     box.className = "box";
     if (r.weak) box.classList.add("weak");
@@ -227,7 +255,8 @@ function renderBoxes(photo) {
       }
     }
     return box;
-  }));
+  });
+  layer.replaceChildren(...regions, ...maybes);
   if (!drag) placeTags();
 }
 
@@ -280,7 +309,9 @@ function renderPanel() {
   $("keep").disabled = !region;
   $("remove").disabled = !region;
   $("keep").textContent = region && region.keep ? "Hide this face" : "Keep this face visible";
-  if (!region) $("selection").textContent = "No box selected. Click a box on the photo.";
+  const maybe = ready && !region ? openMaybes(photo)[state.maybe] : undefined;
+  if (maybe) $("selection").textContent = `Maybe ${maybe.rank} (${maybe.why}): is there a face? Enter covers it, X dismisses it.`;
+  else if (!region) $("selection").textContent = "No box selected. Click a box on the photo.";
   else if (region.keep) $("selection").textContent = "This face will stay visible. Only do this if the person wants to be seen.";
   else if (region.weak) $("selection").textContent = `Not sure this is a face (score ${Math.round(region.score * 100)}%). It will be hidden.`;
   else $("selection").textContent = region.source === "person" ? "Box you added. It will be hidden." : "Face found. It will be hidden.";
@@ -332,11 +363,19 @@ function photoPoint(event) {
 
 function onPointerDown(event) {
   const photo = currentPhoto();
-  if (!photo || photo.state !== "ready" || state.preview || event.button !== 0) return;
+  if (!photo || photo.state !== "ready" || (state.preview && !state.hunt) || event.button !== 0) return;
   event.preventDefault();
   const point = photoPoint(event);
   const handle = event.target.closest(".handle");
   const box = event.target.closest(".box");
+  if (box && box.dataset.maybe !== undefined) {
+    state.maybe = Number(box.dataset.maybe);
+    state.selected = -1;
+    render();
+    return;
+  }
+  if (state.hunt) return; // covered boxes are hidden: nothing to draw or move on them
+  state.maybe = -1;
   if (box) {
     state.selected = Number(box.dataset.index);
     const r = photo.regions[state.selected];
@@ -441,10 +480,13 @@ function selectNextBox() {
 
 function go(index) {
   if (index < 0 || index >= state.photos.length || index === state.current) return;
-  if (state.preview) setPreview(false);
+  if (state.hunt) setHunt(false);
+  else if (state.preview) setPreview(false);
   setZoom(1);
   state.current = index;
   state.selected = -1;
+  state.maybe = -1;
+  state.area = -1;
   render();
   const button = $("queue").children[index];
   if (button) button.scrollIntoView({ block: "nearest" });
@@ -457,6 +499,100 @@ function nextNeedingLook() {
     if (photo.flags.length || photo.state === "failed") return go(photo.index);
   }
   say("No other photo is flagged. Still look at every photo before sharing it.");
+}
+
+function showOnPhoto(box) {
+  // Zoom in (once) so a small face can be judged, and bring `box` (photo pixels) to the middle.
+  const photo = currentPhoto();
+  if (state.zoom === 1) setZoom(3);
+  const wrap = document.querySelector(".stage-wrap");
+  const rect = $("photo").getBoundingClientRect();
+  const scale = rect.width / photo.width;
+  const stage = $("stage");
+  wrap.scrollLeft = stage.offsetLeft + ((box.x0 + box.x1) / 2) * scale - wrap.clientWidth / 2;
+  wrap.scrollTop = stage.offsetTop + ((box.y0 + box.y1) / 2) * scale - wrap.clientHeight / 2;
+  placeTags();
+}
+
+function nextMaybe() {
+  const photo = currentPhoto();
+  if (!photo || photo.state !== "ready") return;
+  const open = openMaybes(photo);
+  if (!open.length) {
+    say("No place left that the second opinion points at. Look over the rest of the photo too (U).");
+    return;
+  }
+  state.maybe = (state.maybe + 1) % open.length;
+  state.selected = -1;
+  render();
+  showOnPhoto(open[state.maybe]);
+  say(`Maybe ${open[state.maybe].rank}: ${open[state.maybe].why}. Enter: cover it; X: not a face.`);
+}
+
+function confirmMaybe() {
+  // A confirmed maybe becomes a box the person drew: covered whole, a little larger than found.
+  const photo = currentPhoto();
+  const m = photo && openMaybes(photo)[state.maybe];
+  if (!m) return;
+  const grow = 0.25;
+  const w = m.x1 - m.x0, h = m.y1 - m.y0;
+  photo.regions.push({
+    x0: Math.max(0, Math.floor(m.x0 - w * grow)), y0: Math.max(0, Math.floor(m.y0 - h * grow)),
+    x1: Math.min(photo.width, Math.ceil(m.x1 + w * grow)), y1: Math.min(photo.height, Math.ceil(m.y1 + h * grow)),
+    score: 1, source: "person", keep: false, weak: false,
+  });
+  dismissMaybe(false);
+  changed(photo);
+}
+
+function dismissMaybe(rerender = true) {
+  const photo = currentPhoto();
+  const m = photo && openMaybes(photo)[state.maybe];
+  if (!m) return;
+  if (!state.dismissed.has(photo.index)) state.dismissed.set(photo.index, new Set());
+  state.dismissed.get(photo.index).add(m.rank);
+  state.maybe = Math.min(state.maybe, openMaybes(photo).length - 1);
+  if (rerender) render();
+}
+
+async function setHunt(on) {
+  // Hide what is covered: the photo as it will be saved, with only the maybes drawn on it.
+  const photo = currentPhoto();
+  if (on && (!photo || photo.state !== "ready")) return;
+  state.hunt = on;
+  state.selected = -1;
+  $("hunt").setAttribute("aria-pressed", String(on));
+  await setPreview(on);
+}
+
+function peopleAreas(photo) {
+  // Squares of the photo where faces were found, about eight faces tall: where people are, others
+  // may have been missed (turned away, half hidden). Left to right, top to bottom.
+  const found = photo.regions.filter((r) => r.source !== "person");
+  if (!found.length) return [];
+  const heights = found.map((r) => r.y1 - r.y0).sort((a, b) => a - b);
+  const side = Math.min(Math.max(8 * heights[Math.floor(heights.length / 2)], 256), Math.max(photo.width, photo.height));
+  const cells = new Map();
+  for (const r of found) {
+    const col = Math.floor((r.x0 + r.x1) / 2 / side), row = Math.floor((r.y0 + r.y1) / 2 / side);
+    cells.set(`${row},${col}`, { row, col });
+  }
+  return [...cells.values()].sort((a, b) => a.row - b.row || a.col - b.col).map(({ row, col }) => ({
+    x0: col * side, y0: row * side, x1: Math.min((col + 1) * side, photo.width), y1: Math.min((row + 1) * side, photo.height),
+  }));
+}
+
+function nextArea() {
+  const photo = currentPhoto();
+  if (!photo || photo.state !== "ready") return;
+  const areas = peopleAreas(photo);
+  if (!areas.length) {
+    say("No face was found in this photo: look over all of it.");
+    return;
+  }
+  state.area = (state.area + 1) % areas.length;
+  showOnPhoto(areas[state.area]);
+  say(`Area ${state.area + 1} of ${areas.length} where people are${state.hunt ? "" : " (H hides what is covered)"}.`);
 }
 
 function removeSelected() {
@@ -591,11 +727,16 @@ function onKey(event) {
     Backspace: removeSelected,
     v: toggleKeep,
     b: selectNextBox,
+    m: nextMaybe,
+    Enter: confirmMaybe,
+    x: dismissMaybe,
+    h: () => setHunt(!state.hunt),
+    u: nextArea,
     "+": () => zoomBy(1),
     "=": () => zoomBy(1),
     "-": () => zoomBy(-1),
     "0": () => setZoom(1),
-    Escape: () => { if (state.preview) setPreview(false); state.selected = -1; render(); },
+    Escape: () => { if (state.hunt) setHunt(false); else if (state.preview) setPreview(false); state.selected = -1; state.maybe = -1; render(); },
   };
   const action = actions[key.length === 1 ? key.toLowerCase() : key];
   if (!action) return;
@@ -609,6 +750,9 @@ function start() {
   $("keep").addEventListener("click", toggleKeep);
   $("remove").addEventListener("click", removeSelected);
   $("preview").addEventListener("click", () => setPreview(!state.preview));
+  $("hunt").addEventListener("click", () => setHunt(!state.hunt));
+  $("next-maybe").addEventListener("click", nextMaybe);
+  $("next-area").addEventListener("click", nextArea);
   $("export").addEventListener("click", exportCurrent);
   $("export-all").addEventListener("click", exportAll);
   $("finish").addEventListener("click", finish);
