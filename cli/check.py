@@ -147,7 +147,7 @@ def _say(args, line: str, stdout: TextIO) -> None:
 
 
 def _box_list(d) -> list[float]:
-    return [round(d.x0, 1), round(d.y0, 1), round(d.x1, 1), round(d.y1, 1)]
+    return [round(float(v), 1) for v in (d.x0, d.y0, d.x1, d.y1)]
 
 
 def _photo_record(path: Path, report: CheckReport, numbers) -> dict:
@@ -156,10 +156,10 @@ def _photo_record(path: Path, report: CheckReport, numbers) -> dict:
         "path": os.fsdecode(path), "kind": "photo", "status": "clean" if report.clean else "found",
         "error": report.face_error, "faces_checked": report.candidates is not None,
         "metadata": [{"kind": f.kind, "detail": f.detail, "offset": f.offset} for f in report.metadata],
-        "faces": [{"number": next(numbers), "box": _box_list(d), "score": round(d.score, 3), "frame": None}
+        "faces": [{"number": next(numbers), "box": _box_list(d), "score": round(float(d.score), 3), "frame": None}
                   for d in report.faces],
         "maybes": [{"number": next(numbers), "rank": rank, "box": _box_list(m.detection),
-                    "score": round(m.detection.score, 3), "why": m.why} for rank, m in enumerate(report.maybes, 1)],
+                    "score": round(float(m.detection.score), 3), "why": m.why} for rank, m in enumerate(report.maybes, 1)],
     }
 
 
@@ -168,7 +168,7 @@ def _video_record(path: Path, report: VideoCheckReport, numbers) -> dict:
         "path": os.fsdecode(path), "kind": "video", "status": "clean" if report.clean else "found",
         "error": report.face_error, "faces_checked": report.face_frames is not None,
         "metadata": [{"kind": f.kind, "detail": f.detail, "offset": f.offset} for f in report.metadata],
-        "faces": [{"number": next(numbers), "box": _box_list(d), "score": round(d.score, 3), "frame": index}
+        "faces": [{"number": next(numbers), "box": _box_list(d), "score": round(float(d.score), 3), "frame": index}
                   for index, d in report.face_frames or ()],
         "maybes": [],
     }
