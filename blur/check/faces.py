@@ -78,7 +78,7 @@ def find_face_candidates(pixels: np.ndarray, detector: Detector | None = None) -
     return [FaceCandidate(d, _is_destroyed(grey, d)) for d in found]
 
 
-def look_for_faces(pixels: np.ndarray, bar: float | None = None, maybes: int = MAYBES) -> FaceLook:
+def look_for_faces(pixels: np.ndarray, bar: float | None = None, maybes: int | None = None) -> FaceLook:
     """The gate's candidates and the second opinion's best `maybes` in upright RGB `pixels`.
 
     `bar` is the threshold for small boxes (default blur's); one CenterFace pass at the second
@@ -94,7 +94,8 @@ def look_for_faces(pixels: np.ndarray, bar: float | None = None, maybes: int = M
         else:
             below.append(Maybe(_with_score(d, d.score / gate), "CenterFace, under blur's bar"))
     others = [Maybe(d, "YuNet, another face model") for d in _yunet_faces(pixels)]
-    return FaceLook(tuple(candidates), tuple(rank_maybes(grey, below + others, candidates, maybes)))
+    count = MAYBES if maybes is None else maybes
+    return FaceLook(tuple(candidates), tuple(rank_maybes(grey, below + others, candidates, count)))
 
 
 def second_opinion(pixels: np.ndarray, covered: list, maybes: int = MAYBES, options: dict | None = None) -> list[Maybe]:
