@@ -152,25 +152,24 @@ def _box_list(d) -> list[float]:
 
 def _photo_record(path: Path, report: CheckReport, numbers) -> dict:
     """One photo as --json gives it (see README: the schema)."""
-    return {
-        "path": os.fsdecode(path), "kind": "photo", "status": "clean" if report.clean else "found",
-        "error": report.face_error, "faces_checked": report.candidates is not None,
-        "metadata": [{"kind": f.kind, "detail": f.detail, "offset": f.offset} for f in report.metadata],
-        "faces": [{"number": next(numbers), "box": _box_list(d), "score": round(float(d.score), 3), "frame": None}
-                  for d in report.faces],
-        "maybes": [{"number": next(numbers), "rank": rank, "box": _box_list(m.detection),
-                    "score": round(float(m.detection.score), 3), "why": m.why} for rank, m in enumerate(report.maybes, 1)],
-    }
+    return _record(path, "photo", report, report.candidates is not None, [(d, None) for d in report.faces],
+                   report.maybes, numbers)
 
 
 def _video_record(path: Path, report: VideoCheckReport, numbers) -> dict:
+    return _record(path, "video", report, report.face_frames is not None,
+                   [(d, index) for index, d in report.face_frames or ()], (), numbers)
+
+
+def _record(path: Path, kind: str, report, faces_checked: bool, faces, maybes, numbers) -> dict:
     return {
-        "path": os.fsdecode(path), "kind": "video", "status": "clean" if report.clean else "found",
-        "error": report.face_error, "faces_checked": report.face_frames is not None,
+        "path": os.fsdecode(path), "kind": kind, "status": "clean" if report.clean else "found",
+        "error": report.face_error, "faces_checked": faces_checked,
         "metadata": [{"kind": f.kind, "detail": f.detail, "offset": f.offset} for f in report.metadata],
-        "faces": [{"number": next(numbers), "box": _box_list(d), "score": round(float(d.score), 3), "frame": index}
-                  for index, d in report.face_frames or ()],
-        "maybes": [],
+        "faces": [{"number": next(numbers), "box": _box_list(d), "score": round(float(d.score), 3), "frame": frame}
+                  for d, frame in faces],
+        "maybes": [{"number": next(numbers), "rank": rank, "box": _box_list(m.detection),
+                    "score": round(float(m.detection.score), 3), "why": m.why} for rank, m in enumerate(maybes, 1)],
     }
 
 

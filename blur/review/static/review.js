@@ -207,45 +207,39 @@ function renderPhoto() {
   renderBoxes(photo);
 }
 
+function boxElement(photo, r, label, kinds, selected) {
+  // A box over the photo, placed in percent of its size so it follows every zoom.
+  const box = document.createElement("div");
+  box.className = `box ${kinds}`.trim();
+  if (selected) box.classList.add("selected");
+  box.style.left = `${(100 * r.x0) / photo.width}%`;
+  box.style.top = `${(100 * r.y0) / photo.height}%`;
+  box.style.width = `${(100 * (r.x1 - r.x0)) / photo.width}%`;
+  box.style.height = `${(100 * (r.y1 - r.y0)) / photo.height}%`;
+  if (label) {
+    const tag = document.createElement("span");
+    tag.className = "tag";
+    tag.textContent = label;
+    box.title = label;
+    box.append(tag);
+  }
+  return box;
+}
+
 function renderBoxes(photo) {
   const layer = $("boxes");
   layer.classList.toggle("hidden", state.preview && !state.hunt);
   layer.classList.toggle("hunting", state.hunt);
   const maybes = openMaybes(photo).map((m, i) => {
-    const box = document.createElement("div");
-    box.className = "box maybe";
-    if (i === state.maybe) box.classList.add("selected");
+    const box = boxElement(photo, m, `maybe ${m.rank}`, "maybe", i === state.maybe);
     box.dataset.maybe = String(i);
-    box.style.left = `${(100 * m.x0) / photo.width}%`;
-    box.style.top = `${(100 * m.y0) / photo.height}%`;
-    box.style.width = `${(100 * (m.x1 - m.x0)) / photo.width}%`;
-    box.style.height = `${(100 * (m.y1 - m.y0)) / photo.height}%`;
     box.title = `maybe ${m.rank}: ${m.why}`;
-    const tag = document.createElement("span");
-    tag.className = "tag";
-    tag.textContent = `maybe ${m.rank}`;
-    box.append(tag);
     return box;
   });
   const regions = state.hunt ? [] : photo.regions.map((r, i) => {
-    const box = document.createElement("div");
-    box.className = "box";
-    if (r.weak) box.classList.add("weak");
-    if (r.source === "person") box.classList.add("person");
-    if (r.keep) box.classList.add("keep");
-    if (i === state.selected) box.classList.add("selected");
+    const kinds = [r.weak && "weak", r.source === "person" && "person", r.keep && "keep"].filter(Boolean);
+    const box = boxElement(photo, r, boxLabel(r), kinds.join(" "), i === state.selected);
     box.dataset.index = String(i);
-    box.style.left = `${(100 * r.x0) / photo.width}%`;
-    box.style.top = `${(100 * r.y0) / photo.height}%`;
-    box.style.width = `${(100 * (r.x1 - r.x0)) / photo.width}%`;
-    box.style.height = `${(100 * (r.y1 - r.y0)) / photo.height}%`;
-    if (boxLabel(r)) {
-      const tag = document.createElement("span");
-      tag.className = "tag";
-      tag.textContent = boxLabel(r);
-      box.title = boxLabel(r);
-      box.append(tag);
-    }
     if (i === state.selected) {
       for (const corner of ["nw", "ne", "sw", "se"]) {
         const handle = document.createElement("span");
@@ -518,10 +512,7 @@ function nextMaybe() {
   const photo = currentPhoto();
   if (!photo || photo.state !== "ready") return;
   const open = openMaybes(photo);
-  if (!open.length) {
-    say("No place left that the second opinion points at. Look over the rest of the photo too (U).");
-    return;
-  }
+  if (!open.length) return say("No place left that the second opinion points at. Look over the rest of the photo too (U).");
   state.maybe = (state.maybe + 1) % open.length;
   state.selected = -1;
   render();
@@ -586,10 +577,7 @@ function nextArea() {
   const photo = currentPhoto();
   if (!photo || photo.state !== "ready") return;
   const areas = peopleAreas(photo);
-  if (!areas.length) {
-    say("No face was found in this photo: look over all of it.");
-    return;
-  }
+  if (!areas.length) return say("No face was found in this photo: look over all of it.");
   state.area = (state.area + 1) % areas.length;
   showOnPhoto(areas[state.area]);
   say(`Area ${state.area + 1} of ${areas.length} where people are${state.hunt ? "" : " (H hides what is covered)"}.`);
