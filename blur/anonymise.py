@@ -80,7 +80,6 @@ def anonymise(
     rng = rng or fresh_rng()
     out = pixels.copy()
     height, width = out.shape[:2]
-    phase = rng.uniform(0, 2 * np.pi)  # one phase for the photo: overlapping regions carry the same stripes
     for region in regions:
         x0, y0, x1, y1 = region.clipped(height, width)
         if x1 <= x0 or y1 <= y0:
@@ -90,13 +89,14 @@ def anonymise(
         if method is Method.SOLID:
             box[mask] = 0
         else:
-            box[mask] = coarse_noise_patch(box, mask, rng, stripes(x0, y0, x1 - x0, y1 - y0, phase))[mask]
+            box[mask] = coarse_noise_patch(box, mask, rng, stripes(x0, y0, x1 - x0, y1 - y0))[mask]
     return out
 
 
-def stripes(x: int, y: int, width: int, height: int, phase: float) -> np.ndarray:
-    """The stripes (float32, height×width) over the box at (x, y) of a photo, in the photo's own coordinates."""
-    across = 2 * np.pi * STRIPES[0] * np.arange(x, x + width) + phase
+def stripes(x: int, y: int, width: int, height: int) -> np.ndarray:
+    """The stripes (float32, height×width) over the box at (x, y) of a photo, in the photo's own
+    coordinates: overlapping regions carry the same stripes. They depend on nothing else."""
+    across = 2 * np.pi * STRIPES[0] * np.arange(x, x + width)
     down = 2 * np.pi * STRIPES[1] * np.arange(y, y + height)
     # cos(a + b) = cos a cos b - sin a sin b: two outer products instead of a cosine per pixel
     return (STRIPE_LEVELS * (np.outer(np.cos(down), np.cos(across)) - np.outer(np.sin(down), np.sin(across)))).astype(np.float32)

@@ -194,10 +194,10 @@ def report_lines(name: str, report: CheckReport, record: dict) -> list[str]:
     else:
         lines = [f"FOUND    {name}:"]
         lines += [f"  - {printable(str(finding))}" for finding in report.metadata]
-        lines += [f"  - [{f['number']}] face {_box(d)} (score {d.score:.2f})" for f, d in zip(record["faces"], report.faces)]
+        lines += [f"  - face {_box(d)} (score {d.score:.2f}) [{f['number']}]" for f, d in zip(record["faces"], report.faces)]
         if report.face_error:
             lines.append(f"  - faces not checked: {printable(report.face_error)}")
-    lines += [f"  . [{m['number']}] maybe {_box(maybe.detection)}: {maybe.why}"
+    lines += [f"  . maybe {_box(maybe.detection)}: {maybe.why} [{m['number']}]"
               for m, maybe in zip(record["maybes"], report.maybes)]
     return lines
 

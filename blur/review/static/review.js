@@ -362,21 +362,16 @@ function onPointerDown(event) {
   const point = photoPoint(event);
   const handle = event.target.closest(".handle");
   const box = event.target.closest(".box");
-  if (box && box.dataset.maybe !== undefined) {
-    state.maybe = Number(box.dataset.maybe);
-    state.selected = -1;
-    render();
-    return;
-  }
-  if (state.hunt) return; // covered boxes are hidden: nothing to draw or move on them
+  const maybe = box && box.dataset.maybe !== undefined ? Number(box.dataset.maybe) : -1;
+  if (state.hunt && maybe < 0) return; // covered boxes are hidden: nothing to draw or move on them
   state.maybe = -1;
-  if (box) {
+  if (box && maybe < 0) {
     state.selected = Number(box.dataset.index);
     const r = photo.regions[state.selected];
     drag = { kind: handle ? "resize" : "move", corner: handle && handle.dataset.corner, start: point,
       original: { ...r }, screen: { x: event.clientX, y: event.clientY }, moved: false };
-  } else {
-    drag = { kind: "draw", start: point, screen: { x: event.clientX, y: event.clientY }, moved: false };
+  } else { // on the photo or on a maybe: a drag draws a box, a click on a maybe selects it
+    drag = { kind: "draw", start: point, screen: { x: event.clientX, y: event.clientY }, moved: false, maybe };
     state.selected = -1;
   }
   $("boxes").setPointerCapture(event.pointerId);
@@ -420,6 +415,7 @@ function onPointerUp() {
   if (!drag) return;
   const photo = currentPhoto();
   const wasDrag = drag.moved;
+  if (!wasDrag) state.maybe = drag.maybe ?? -1;
   drag = null;
   if (wasDrag) changed(photo);
   else render();
