@@ -1,7 +1,7 @@
 """The face half of the check: a gate on what blur's default would destroy, and a second opinion.
 
-The gate: every candidate the default detector scores at or above its bar (blur's default
-threshold, sized as blur sizes it, times MARGIN) fails the check, unless the middle of its box
+The gate: every candidate the default detector scores at or above blur's own bar (its default
+threshold, sized as blur sizes it) fails the check, unless the middle of its box
 carries the stripes blur lays over every region it destroys (blur.anonymise.STRIPES): a mark that
 survives the camera step's resampling and JPEG encoding, which no face carries, found at any size.
 
@@ -24,8 +24,6 @@ from ..detect.centerface import DEFAULT_THRESHOLD
 from ..detect.fusion import SizedThreshold
 from ..errors import DetectorUnavailable
 
-MARGIN = 1.0
-"""The gate's bar is blur's own bar times this."""
 MAYBE_THRESHOLD = 0.03
 """The second opinion's bar for CenterFace (sized like blur's): far under blur's 0.08."""
 MAYBES = 5
@@ -81,21 +79,12 @@ def find_face_candidates(pixels: np.ndarray, detector: Detector | None = None) -
 def look_for_faces(pixels: np.ndarray, bar: float | None = None, maybes: int | None = None) -> FaceLook:
     """The gate's candidates and the second opinion's best `maybes` in upright RGB `pixels`.
 
-    `bar` is the threshold for small boxes (default blur's); one CenterFace pass at the second
-    opinion's lower bar serves both, since a detector's threshold only filters its fused boxes."""
-    sized = SizedThreshold(bar or DEFAULT_THRESHOLD)
-    found = sorted(_low_detector().detect(pixels), key=lambda d: -d.score)
+    `bar` is the threshold for small boxes (default blur's)."""
+    above, below = _split_at_bar(pixels, {}, bar or DEFAULT_THRESHOLD)
     grey = _grey(pixels)
-    candidates, below = [], []
-    for d in found:
-        gate = float(sized.at(np.float32(d.y1 - d.y0))) * MARGIN
-        if d.score >= gate:
-            candidates.append(FaceCandidate(d, _is_destroyed(grey, d)))
-        else:
-            below.append(Maybe(_with_score(d, d.score / gate), "CenterFace, under blur's bar"))
-    others = [Maybe(d, "YuNet, another face model") for d in _yunet_faces(pixels)]
+    candidates = [FaceCandidate(d, _is_destroyed(grey, d)) for d in above]
     count = MAYBES if maybes is None else maybes
-    return FaceLook(tuple(candidates), tuple(rank_maybes(grey, below + others, candidates, count)))
+    return FaceLook(tuple(candidates), tuple(rank_maybes(grey, below + _yunet_maybes(pixels), candidates, count)))
 
 
 def second_opinion(pixels: np.ndarray, covered: list, maybes: int = MAYBES, options: dict | None = None) -> list[Maybe]:
@@ -105,14 +94,25 @@ def second_opinion(pixels: np.ndarray, covered: list, maybes: int = MAYBES, opti
     `options` are the detector options blur runs with (min_face, fast): the second opinion looks
     with the same views, at its lower bar (MAYBE_THRESHOLD, or under a lower threshold chosen)."""
     options = dict(options or {})
-    base = options.pop("threshold", DEFAULT_THRESHOLD)
-    low = load_detector(DEFAULT_DETECTOR, **options, threshold=min(MAYBE_THRESHOLD, base / 2))
-    sized = SizedThreshold(base)
-    below = [Maybe(_with_score(d, d.score / float(sized.at(np.float32(d.y1 - d.y0)))), "CenterFace, under blur's bar")
-             for d in low.detect(pixels)]
-    others = [Maybe(d, "YuNet, another face model") for d in _yunet_faces(pixels)]
+    _, below = _split_at_bar(pixels, options, options.pop("threshold", DEFAULT_THRESHOLD))
     taken = [FaceCandidate(Detection(r.x0, r.y0, r.x1, r.y1, 1.0), True) for r in covered]
-    return rank_maybes(_grey(pixels), below + others, taken, maybes)
+    return rank_maybes(_grey(pixels), below + _yunet_maybes(pixels), taken, maybes)
+
+
+def _split_at_bar(pixels: np.ndarray, options: dict, bar: float) -> tuple[list[Detection], list[Maybe]]:
+    """CenterFace's candidates (with `options`) at or above `bar` (sized as blur sizes it), best first,
+    and those under it as maybes scored by their share of the bar. One pass at the second opinion's
+    lower bar serves both: a detector's threshold only filters its fused boxes."""
+    low = load_detector(DEFAULT_DETECTOR, **options, threshold=min(MAYBE_THRESHOLD, bar / 2))
+    sized = SizedThreshold(bar)
+    above, below = [], []
+    for d in sorted(low.detect(pixels), key=lambda d: -d.score):
+        share = d.score / float(sized.at(np.float32(d.y1 - d.y0)))
+        if share >= 1:
+            above.append(d)
+        else:
+            below.append(Maybe(_with_score(d, share), "CenterFace, under blur's bar"))
+    return above, below
 
 
 def rank_maybes(grey: np.ndarray, maybes: list[Maybe], candidates: list[FaceCandidate], count: int) -> list[Maybe]:
@@ -198,10 +198,6 @@ def _overlap(a: Detection, b: Detection) -> float:
     return width * height / smaller if smaller > 0 else 0.0
 
 
-def _low_detector() -> Detector:
-    return load_detector(DEFAULT_DETECTOR, threshold=MAYBE_THRESHOLD)
-
-
 @functools.cache
 def _yunet() -> Detector | None:
     from ..detect.yunet import YuNet
@@ -212,9 +208,9 @@ def _yunet() -> Detector | None:
         return None
 
 
-def _yunet_faces(pixels: np.ndarray) -> list[Detection]:
+def _yunet_maybes(pixels: np.ndarray) -> list[Maybe]:
     model = _yunet()
-    return model.detect(pixels) if model is not None else []
+    return [Maybe(d, "YuNet, another face model") for d in model.detect(pixels)] if model is not None else []
 
 
 def second_opinion_models() -> list[str]:
