@@ -11,8 +11,9 @@ from typing import Iterator, TextIO
 
 from blur.check import CheckReport, check_file
 from blur.check.faces import second_opinion_models
-from blur.check.sheet import Tile, contact_sheet
+from blur.check.sheet import Tile, contact_sheet, tile
 from blur.detect import DEFAULT_DETECTOR, load_detector
+from blur.detect.centerface import DEFAULT_THRESHOLD
 from blur.encode import OUTPUT_FORMATS, encode_image, write_atomically
 from blur.errors import BlurError
 from blur.kinds import DESCRIPTIONS, Kind, kind_of_file
@@ -67,17 +68,14 @@ def check(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
     if not files:
         print("blur check: no files found in the given folders", file=stderr)
         return ExitStatus.USAGE
-    try:
-        detector = None if args.no_faces else load_detector(DEFAULT_DETECTOR)
-        if detector is not None and args.threshold is not None:
-            default = detector.describe()["threshold"]
-            if args.threshold > default:
-                print(f"blur check: --threshold must be at most the detector's default, {default:g}", file=stderr)
-                return ExitStatus.USAGE
-            detector = load_detector(DEFAULT_DETECTOR, threshold=args.threshold)
-    except BlurError as exc:
-        print(f"blur check: {exc}", file=stderr)
-        return ExitStatus.SOME_FAILED
+    if args.threshold is not None and args.threshold > DEFAULT_THRESHOLD:
+        print(f"blur check: --threshold must be at most the detector's default, {DEFAULT_THRESHOLD:g}", file=stderr)
+        return ExitStatus.USAGE
+    faces = not args.no_faces
+
+    def video_detector():
+        """Videos' frames are looked at by the detector as blur runs it (photos, by the check's own look)."""
+        return load_detector(DEFAULT_DETECTOR, **({} if args.threshold is None else {"threshold": args.threshold}))
     counts = {"clean": 0, "found": 0, "unreadable": 0}
     numbers = itertools.count(1)
     tiles: list[Tile] = []
@@ -94,10 +92,9 @@ def check(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
         kind = kind if path.is_file() else Kind.PHOTO  # a missing file: read_file says why
         try:
             if kind is Kind.VIDEO:
-                report = check_video(path, faces=detector is not None, detector=detector)
+                report = check_video(path, faces=faces, detector=video_detector() if faces else None)
             else:
-                report = check_file(path, faces=detector is not None, bar=args.threshold,
-                                    keep_pixels=args.sheet is not None)
+                report = check_file(path, faces=faces, bar=args.threshold, keep_pixels=args.sheet is not None)
         except BlurError as exc:
             counts["unreadable"] += 1
             records.append(_error_record(path, kind, str(exc)))
@@ -113,8 +110,8 @@ def check(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
             records.append(record)
             lines = report_lines(name, report, record)
             if report.pixels is not None:
-                tiles += [Tile(f["number"], "face", report.pixels, d) for f, d in zip(record["faces"], report.faces)]
-                tiles += [Tile(m["number"], "maybe", report.pixels, maybe.detection)
+                tiles += [tile(f["number"], "face", report.pixels, d) for f, d in zip(record["faces"], report.faces)]
+                tiles += [tile(m["number"], "maybe", report.pixels, maybe.detection)
                           for m, maybe in zip(record["maybes"], report.maybes)]
         for line in lines:
             _say(args, line, stdout)
@@ -129,7 +126,7 @@ def check(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
               "(it may show faces: never post it)", file=stderr)
     if args.json:
         json.dump({"schema": JSON_SCHEMA, "files": records, "summary": {"files": len(files), **counts},
-                   "second_opinion": None if detector is None else second_opinion_models(),
+                   "second_opinion": second_opinion_models() if faces else None,
                    "not_checked": SENSOR_NOTE.removeprefix("blur check: not checked: ")}, stdout, indent=2)
         stdout.write("\n")
     print(f"blur check: {len(files)} file{'s' * (len(files) != 1)}: {counts['clean']} clean, {counts['found']} with "

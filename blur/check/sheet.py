@@ -27,32 +27,34 @@ COLOURS = {"face": (220, 30, 30), "maybe": (240, 150, 0)}
 
 @dataclass(frozen=True)
 class Tile:
-    """One numbered place to look at in a photo."""
+    """One numbered place to look at, cropped from its photo (so no whole photo is kept for the sheet)."""
 
     number: int
     kind: str
     """"face" (fails the check) or "maybe" (the second opinion)."""
-    pixels: np.ndarray
-    """The whole upright RGB photo it is in."""
-    box: Detection
+    crop: np.ndarray
+    """TILE×TILE RGB: the box with its surroundings, outlined."""
+
+
+def tile(number: int, kind: str, pixels: np.ndarray, box: Detection) -> Tile:
+    """The tile of `box` in the upright RGB photo `pixels`."""
+    return Tile(number, kind, _crop(kind, pixels, box))
 
 
 def contact_sheet(tiles: list[Tile]) -> np.ndarray:
     """An RGB image of the tiles' crops in rows of COLUMNS, each outlined and labelled with its number."""
     rows = max(1, -(-len(tiles) // COLUMNS))
     sheet = np.full((rows * (TILE + LABEL), min(max(len(tiles), 1), COLUMNS) * TILE, 3), 255, np.uint8)
-    for i, tile in enumerate(tiles):
+    for i, one in enumerate(tiles):
         top, left = (i // COLUMNS) * (TILE + LABEL), (i % COLUMNS) * TILE
-        sheet[top : top + TILE, left : left + TILE] = _crop(tile)
-        text = f"{tile.number} {tile.kind}"
-        cv2.putText(sheet, text, (left + 6, top + TILE + LABEL - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.6,
-                    COLOURS[tile.kind], 2, cv2.LINE_AA)
+        sheet[top : top + TILE, left : left + TILE] = one.crop
+        cv2.putText(sheet, f"{one.number} {one.kind}", (left + 6, top + TILE + LABEL - 6), cv2.FONT_HERSHEY_SIMPLEX,
+                    0.6, COLOURS[one.kind], 2, cv2.LINE_AA)
     return sheet
 
 
-def _crop(tile: Tile) -> np.ndarray:
-    """The tile's box with its surroundings, scaled to TILE×TILE (black past the photo's edge), outlined."""
-    box, pixels = tile.box, tile.pixels
+def _crop(kind: str, pixels: np.ndarray, box: Detection) -> np.ndarray:
+    """The box with its surroundings, scaled to TILE×TILE (black past the photo's edge), outlined."""
     side = max(box.x1 - box.x0, box.y1 - box.y0, 8.0) * CONTEXT
     cx, cy = (box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2
     scale = TILE / side
@@ -61,5 +63,5 @@ def _crop(tile: Tile) -> np.ndarray:
     crop = cv2.warpAffine(pixels, matrix, (TILE, TILE), flags=interpolation, borderMode=cv2.BORDER_CONSTANT)
     corners = [(box.x0, box.y0), (box.x1, box.y1)]
     (x0, y0), (x1, y1) = [(int(round(x * scale + matrix[0, 2])), int(round(y * scale + matrix[1, 2]))) for x, y in corners]
-    cv2.rectangle(crop, (x0 - 2, y0 - 2), (x1 + 1, y1 + 1), COLOURS[tile.kind], 2)
+    cv2.rectangle(crop, (x0 - 2, y0 - 2), (x1 + 1, y1 + 1), COLOURS[kind], 2)
     return crop
