@@ -229,7 +229,6 @@ function boxElement(photo, r, label, kinds, selected) {
 function renderBoxes(photo) {
   const layer = $("boxes");
   layer.classList.toggle("hidden", state.preview && !state.hunt);
-  layer.classList.toggle("hunting", state.hunt);
   const maybes = openMaybes(photo).map((m, i) => {
     const box = boxElement(photo, m, `maybe ${m.rank}`, "maybe", i === state.maybe);
     box.dataset.maybe = String(i);
