@@ -34,15 +34,26 @@ CELL_JITTER = 16.0
 CELL_TINT = 10.0
 """Standard deviation of fresh per-channel noise added to each cell: small, so the region keeps natural colours."""
 
-GRAIN = 9.0
+GRAIN = 7.0
 """Standard deviation of per-pixel brightness grain. A smooth blob keeps the original's flat areas
-(cheek, forehead) structurally similar to it; grain this strong leaves no part of a covered face with
-SSIM above 0.5 (measured on wider-native-dev faces of every size), and reads as film grain."""
+(cheek, forehead) structurally similar to it; grain this strong, with the stripes below, leaves no
+part of a covered face with SSIM above 0.5 (9 levels did alone; tests/test_anonymise.py checks every
+size), and reads as film grain."""
+
+
+STRIPES = (0.15, 0.15)
+"""Cycles per pixel, along x and y, of faint diagonal stripes laid over every destroyed region: the
+mark by which `blur check` knows a region the tool destroyed, at any size and under any part of it
+(blur.check.faces). A narrow band no face has, off the 8-pixel grid of JPEG blocks, coarse enough to
+survive the camera step's resampling and JPEG encoding (about 6.7 pixels a stripe along each side)."""
+
+STRIPE_LEVELS = 10.0
+"""Amplitude of the stripes (8-bit levels): weaker than the grain, strong enough to be found in 6×6 pixels."""
 
 
 class Method(Enum):
     MOSAIC = "mosaic"
-    """Default: a 3×3 grid of cell colours plus fresh noise, smoothed so it reads as a heavy blur."""
+    """Default: a 3×3 grid of cell colours plus fresh noise, smoothed so it reads as a heavy blur, and the stripes."""
     SOLID = "solid"
     """A flat black fill."""
 
@@ -93,7 +104,8 @@ def anonymise(
             if method is Method.SOLID:
                 flat[pixels_at] = 0
             else:
-                flat[pixels_at] = _coarse_noise(flat[pixels_at], [layout for _, layout in chosen], rng)
+                flat[pixels_at] = _coarse_noise(flat[pixels_at], [layout for _, layout in chosen], rng,
+                                                stripes_at(pixels_at, width))
     return out
 
 
@@ -202,11 +214,20 @@ def _two_nearest(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.stack([first, last], 1), np.stack([weights[rows, first], second], 1)
 
 
-def _coarse_noise(values: np.ndarray, layouts: list[_Layout], rng: np.random.Generator) -> np.ndarray:
+def stripes_at(pixels_at: np.ndarray, width: int) -> np.ndarray:
+    """The stripes (float32, one value per pixel) at flat pixel indices of a photo `width` pixels wide,
+    in the photo's own coordinates: overlapping regions carry the same stripes; they depend on nothing else."""
+    y, x = np.divmod(pixels_at, width)
+    phase = (2 * np.pi) * (STRIPES[0] * x + STRIPES[1] * y)
+    return (STRIPE_LEVELS * np.cos(phase)).astype(np.float32)
+
+
+def _coarse_noise(values: np.ndarray, layouts: list[_Layout], rng: np.random.Generator,
+                  mark: np.ndarray) -> np.ndarray:
     """New values for the destroyed pixels of a layer (P×3, in the order of `layouts`), built only from
     each region's GRID×GRID cell means of its masked pixels, fresh noise per cell and grain per pixel:
     cell colours moved by CELL_JITTER (brightness) and CELL_TINT (per channel), interpolated across the
-    region as a linear resize of the cell grid would, plus GRAIN per pixel."""
+    region as a linear resize of the cell grid would, plus GRAIN per pixel and the `mark` (the stripes)."""
     first_cell = np.cumsum([0] + [layout.cells for layout in layouts])
     pixel_counts = [len(layout.ys) for layout in layouts]
     region_of = np.repeat(np.arange(len(layouts)), pixel_counts)
@@ -216,7 +237,7 @@ def _coarse_noise(values: np.ndarray, layouts: list[_Layout], rng: np.random.Gen
         near = np.concatenate([layout.near for layout in layouts]) + first_cell[region_of][:, None]
         weights = np.concatenate([layout.weights for layout in layouts])
     counts = np.bincount(cell_of, minlength=total)
-    cells = np.stack([np.bincount(cell_of, values[:, c], minlength=total) for c in range(3)], 1)
+    cells = np.stack([np.bincount(cell_of, values[:, c], minlength=total) for c in range(3)], 1).astype(np.float64)
     cells /= np.maximum(counts, 1)[:, None]
     if not counts.all():  # a cell the mask leaves empty takes its region's colour
         region_means = np.stack([np.bincount(region_of, values[:, c], minlength=len(layouts)) for c in range(3)], 1) \
@@ -231,7 +252,7 @@ def _coarse_noise(values: np.ndarray, layouts: list[_Layout], rng: np.random.Gen
         patch = cells[near[:, 0]] * weights[:, :1]
         for k in range(1, 4):
             patch += cells[near[:, k]] * weights[:, k : k + 1]
-    patch += rng.standard_normal((len(values), 1), dtype=np.float32) * np.float32(GRAIN)
+    patch += (rng.standard_normal(len(values), dtype=np.float32) * np.float32(GRAIN) + mark)[:, None]
     # Reflect at 0 and 255 rather than clip, so noise still changes black and white areas.
     patch = 255 - np.abs(255 - np.abs(patch))
     return np.clip(np.rint(patch), 0, 255).astype(np.uint8)

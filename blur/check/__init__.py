@@ -6,7 +6,8 @@ a decoder silently skips what it does not know, and what it skips is exactly wha
 that is not on a short allow-list of format basics is reported, as are bytes after the image's end.
 
 Faces are a gate: every candidate the default detector (its full views, its default threshold)
-would destroy fails the check, unless its middle is a blob the tool made (a face already destroyed).
+would destroy fails the check, unless its middle carries the stripes of a region the tool destroyed.
+A second opinion points at what the pipeline may have missed, ranked, without failing the check.
 
 Before every write, the pipeline runs `verify_no_metadata` on the encoded bytes.
 """
@@ -14,14 +15,14 @@ Before every write, the pipeline runs `verify_no_metadata` on the encoded bytes.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..decode import DEFAULT_MAX_PIXELS, decode_photo, max_file_bytes, read_file, sniff_bytes
-from ..detect import Detection, Detector
+from ..detect import Detection
 from ..errors import BlurError, UnreadableImage, VerificationFailed
 from .bmp import bmp_findings
-from .faces import FaceCandidate, blob_measures, find_face_candidates, looks_destroyed
+from .faces import FaceCandidate, Maybe, find_face_candidates, look_for_faces, looks_destroyed
 from .findings import Finding
 from .gif import gif_findings
 from .heif import heif_findings
@@ -31,8 +32,8 @@ from .tiff import tiff_findings
 from .webp import webp_findings
 
 __all__ = [
-    "CheckReport", "FaceCandidate", "Finding", "blob_measures", "check_file", "check_photo", "find_face_candidates",
-    "find_metadata", "image_format", "looks_destroyed", "verify_no_metadata",
+    "CheckReport", "FaceCandidate", "Finding", "Maybe", "check_file", "check_photo", "find_face_candidates",
+    "find_metadata", "image_format", "look_for_faces", "looks_destroyed", "verify_no_metadata",
 ]
 
 _READERS = {"JPEG": jpeg_findings, "PNG": png_findings, "WEBP": webp_findings, "TIFF": tiff_findings,
@@ -50,6 +51,10 @@ class CheckReport:
     """Everything the detector would destroy, best first; None when faces were not searched for."""
     face_error: str | None = None
     """Why faces could not be searched for (e.g. an animation), when they could not."""
+    maybes: tuple[Maybe, ...] = ()
+    """The second opinion: places to look at, most face-like first. They do not make the photo unclean."""
+    pixels: object = field(default=None, repr=False, compare=False)
+    """The decoded upright pixels, kept only when asked (`keep_pixels`), e.g. for a contact sheet."""
 
     @property
     def faces(self) -> list[Detection]:
@@ -71,24 +76,28 @@ def check_photo(
     data: bytes,
     *,
     faces: bool = True,
-    detector: Detector | None = None,
+    bar: float | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    keep_pixels: bool = False,
 ) -> CheckReport:
-    """The identifying metadata in `data` and, if `faces`, what the detector would still destroy in it.
+    """The identifying metadata in `data` and, if `faces`, what the detector would still destroy in it
+    and the second opinion's maybes.
 
-    `detector` defaults to the default detector at its default threshold; pass a stricter one
-    (a lower threshold) to look harder, never a weaker one."""
+    `bar` is the gate's threshold for small faces, blur's default if None: pass a stricter (lower)
+    one to look harder, never a weaker one."""
     kind = image_format(data)
     metadata = tuple(find_metadata(data))
-    candidates = error = None
+    candidates = error = pixels = None
+    maybes = ()
     if faces:
         try:
             pixels = decode_photo(data, max_pixels=max_pixels).pixels
         except BlurError as exc:  # the metadata found is still worth reporting
             error = str(exc)
         else:
-            candidates = tuple(find_face_candidates(pixels, detector))
-    return CheckReport(kind, metadata, candidates, error)
+            look = look_for_faces(pixels, bar)
+            candidates, maybes = look.candidates, look.maybes
+    return CheckReport(kind, metadata, candidates, error, maybes, pixels if keep_pixels else None)
 
 
 def verify_no_metadata(data: bytes) -> None:

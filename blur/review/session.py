@@ -27,6 +27,7 @@ from ..anonymise import Method, anonymise
 from ..batch import Job, plan_jobs
 from ..kinds import Kind, kind_of
 from ..check import find_metadata
+from ..check.faces import Maybe, second_opinion
 from ..decode import decode_photo, max_file_bytes, read_file
 from ..detect import Detector
 from ..errors import BlurError, OutputError
@@ -54,6 +55,10 @@ more). At the limits, with mosaic (the slower method), a preview takes about 2 s
 export's anonymise step about 13 s (benchmarks/review_bounds.py)."""
 
 _VIEW_QUALITY = 88
+
+REVIEW_MAYBES = 8
+"""Places the second opinion points at per photo in the review: a few more than `blur check` lists,
+since a person steps through them with one key each."""
 
 
 class ReviewError(BlurError):
@@ -130,6 +135,8 @@ class ReviewPhoto:
     """The detectors' names on the regions found: with PERSON, the only sources a region may have."""
     weak: int = 0
     regions: list[ReviewedRegion] = field(default_factory=list)
+    maybes: list[Maybe] = field(default_factory=list)
+    """The second opinion: places outside the boxes found where a face may have been missed, likeliest first."""
     method: Method = Method.MOSAIC
     shape: Shape = Shape.ELLIPSE
     exported: Path | None = None
@@ -167,10 +174,17 @@ class ReviewPhoto:
             "method": self.method.value,
             "shape": self.shape.value,
             "regions": [_region_record(r) for r in self.regions],
+            "maybes": [_maybe_record(rank, m) for rank, m in enumerate(self.maybes, 1)],
             "destination": os.fsdecode(self.destination),
             "exported": os.fsdecode(self.exported) if self.exported else None,
             "existing": self.existing,
         }
+
+
+def _maybe_record(rank: int, maybe: Maybe) -> dict:
+    d = maybe.detection
+    return {"rank": rank, "x0": math.floor(d.x0), "y0": math.floor(d.y0), "x1": math.ceil(d.x1), "y1": math.ceil(d.y1),
+            "score": round(d.score, 3), "why": maybe.why}
 
 
 def _region_record(reviewed: ReviewedRegion) -> dict:
@@ -237,6 +251,7 @@ class ReviewSession:
             decoded = decode_photo(data, max_pixels=self.settings.max_pixels)
             detector = self._detector or self.settings.load_detector()
             regions = find_regions(decoded.pixels, self.settings, detector)
+            maybes = second_opinion(decoded.pixels, regions, REVIEW_MAYBES, self.settings.detector_options)
             view, view_width, view_height = _view_jpeg(decoded.pixels)
         except BlurError as exc:
             self._fail(photo, str(exc))
@@ -255,6 +270,7 @@ class ReviewSession:
             photo.view, photo.view_width, photo.view_height = view, view_width, view_height
             photo.digest = hashlib.sha256(data).digest()
             photo.regions = [ReviewedRegion(r) for r in regions]
+            photo.maybes = maybes
             photo.detected = len(regions)
             photo.detected_area = sum(_area(r, photo.width, photo.height) for r in regions)
             photo.sources = frozenset(r.source for r in regions)

@@ -21,6 +21,10 @@ const state = {
   replace: new Set(),  // photos whose earlier copy the person chose to replace
   zoom: 1,             // 1 = the photo fits the window
   fitWidth: 0,         // displayed width of the photo at zoom 1
+  hunt: false,         // hide what is covered: the preview, no boxes but the maybes
+  maybe: -1,           // index into the current photo's maybes still open
+  dismissed: new Map(), // photo index -> ranks of the maybes the person dismissed
+  area: -1,            // index of the last area where people are that was shown
 };
 
 const ZOOMS = [1, 1.5, 2, 3, 4, 6];
@@ -56,7 +60,8 @@ function changed(photo) {
   state.saveTimers.set(photo.index, setTimeout(() => {
     request("PUT", `api/photos/${photo.index}`, edits(photo)).catch((e) => say(e.message, true));
   }, 250));
-  if (state.preview) setPreview(false);
+  if (state.hunt) setPreview(true); // the hidden view follows the change
+  else if (state.preview) setPreview(false);
   render();
 }
 
@@ -88,6 +93,12 @@ function boxLabel(r) {
   if (r.keep) return "visible";
   if (r.weak) return "not sure";
   return "";
+}
+
+function openMaybes(photo) {
+  // The second opinion's places the person has neither confirmed (a box now) nor dismissed.
+  const dismissed = state.dismissed.get(photo.index) || new Set();
+  return (photo.maybes || []).filter((m) => !dismissed.has(m.rank));
 }
 
 function render() {
@@ -196,28 +207,38 @@ function renderPhoto() {
   renderBoxes(photo);
 }
 
+function boxElement(photo, r, label, kinds, selected) {
+  // A box over the photo, placed in percent of its size so it follows every zoom.
+  const box = document.createElement("div");
+  box.className = `box ${kinds}`.trim();
+  if (selected) box.classList.add("selected");
+  box.style.left = `${(100 * r.x0) / photo.width}%`;
+  box.style.top = `${(100 * r.y0) / photo.height}%`;
+  box.style.width = `${(100 * (r.x1 - r.x0)) / photo.width}%`;
+  box.style.height = `${(100 * (r.y1 - r.y0)) / photo.height}%`;
+  if (label) {
+    const tag = document.createElement("span");
+    tag.className = "tag";
+    tag.textContent = label;
+    box.title = label;
+    box.append(tag);
+  }
+  return box;
+}
+
 function renderBoxes(photo) {
   const layer = $("boxes");
-  layer.classList.toggle("hidden", state.preview);
-  layer.replaceChildren(...photo.regions.map((r, i) => {
-    const box = document.createElement("div");
-    box.className = "box";
-    if (r.weak) box.classList.add("weak");
-    if (r.source === "person") box.classList.add("person");
-    if (r.keep) box.classList.add("keep");
-    if (i === state.selected) box.classList.add("selected");
+  layer.classList.toggle("hidden", state.preview && !state.hunt);
+  const maybes = openMaybes(photo).map((m, i) => {
+    const box = boxElement(photo, m, `maybe ${m.rank}`, "maybe", i === state.maybe);
+    box.dataset.maybe = String(i);
+    box.title = `maybe ${m.rank}: ${m.why}`;
+    return box;
+  });
+  const regions = state.hunt ? [] : photo.regions.map((r, i) => {
+    const kinds = [r.weak && "weak", r.source === "person" && "person", r.keep && "keep"].filter(Boolean);
+    const box = boxElement(photo, r, boxLabel(r), kinds.join(" "), i === state.selected);
     box.dataset.index = String(i);
-    box.style.left = `${(100 * r.x0) / photo.width}%`;
-    box.style.top = `${(100 * r.y0) / photo.height}%`;
-    box.style.width = `${(100 * (r.x1 - r.x0)) / photo.width}%`;
-    box.style.height = `${(100 * (r.y1 - r.y0)) / photo.height}%`;
-    if (boxLabel(r)) {
-      const tag = document.createElement("span");
-      tag.className = "tag";
-      tag.textContent = boxLabel(r);
-      box.title = boxLabel(r);
-      box.append(tag);
-    }
     if (i === state.selected) {
       for (const corner of ["nw", "ne", "sw", "se"]) {
         const handle = document.createElement("span");
@@ -227,7 +248,8 @@ function renderBoxes(photo) {
       }
     }
     return box;
-  }));
+  });
+  layer.replaceChildren(...regions, ...maybes);
   if (!drag) placeTags();
 }
 
@@ -280,7 +302,9 @@ function renderPanel() {
   $("keep").disabled = !region;
   $("remove").disabled = !region;
   $("keep").textContent = region && region.keep ? "Hide this face" : "Keep this face visible";
-  if (!region) $("selection").textContent = "No box selected. Click a box on the photo.";
+  const maybe = ready && !region ? openMaybes(photo)[state.maybe] : undefined;
+  if (maybe) $("selection").textContent = `Maybe ${maybe.rank} (${maybe.why}): is there a face? Enter covers it, X dismisses it.`;
+  else if (!region) $("selection").textContent = "No box selected. Click a box on the photo.";
   else if (region.keep) $("selection").textContent = "This face will stay visible. Only do this if the person wants to be seen.";
   else if (region.weak) $("selection").textContent = `Not sure this is a face (score ${Math.round(region.score * 100)}%). It will be hidden.`;
   else $("selection").textContent = region.source === "person" ? "Box you added. It will be hidden." : "Face found. It will be hidden.";
@@ -332,18 +356,21 @@ function photoPoint(event) {
 
 function onPointerDown(event) {
   const photo = currentPhoto();
-  if (!photo || photo.state !== "ready" || state.preview || event.button !== 0) return;
+  if (!photo || photo.state !== "ready" || (state.preview && !state.hunt) || event.button !== 0) return;
   event.preventDefault();
   const point = photoPoint(event);
   const handle = event.target.closest(".handle");
   const box = event.target.closest(".box");
-  if (box) {
+  const maybe = box && box.dataset.maybe !== undefined ? Number(box.dataset.maybe) : -1;
+  if (state.hunt && maybe < 0) return; // covered boxes are hidden: nothing to draw or move on them
+  state.maybe = -1;
+  if (box && maybe < 0) {
     state.selected = Number(box.dataset.index);
     const r = photo.regions[state.selected];
     drag = { kind: handle ? "resize" : "move", corner: handle && handle.dataset.corner, start: point,
       original: { ...r }, screen: { x: event.clientX, y: event.clientY }, moved: false };
-  } else {
-    drag = { kind: "draw", start: point, screen: { x: event.clientX, y: event.clientY }, moved: false };
+  } else { // on the photo or on a maybe: a drag draws a box, a click on a maybe selects it
+    drag = { kind: "draw", start: point, screen: { x: event.clientX, y: event.clientY }, moved: false, maybe };
     state.selected = -1;
   }
   $("boxes").setPointerCapture(event.pointerId);
@@ -387,6 +414,7 @@ function onPointerUp() {
   if (!drag) return;
   const photo = currentPhoto();
   const wasDrag = drag.moved;
+  if (!wasDrag) state.maybe = drag.maybe ?? -1;
   drag = null;
   if (wasDrag) changed(photo);
   else render();
@@ -441,10 +469,13 @@ function selectNextBox() {
 
 function go(index) {
   if (index < 0 || index >= state.photos.length || index === state.current) return;
-  if (state.preview) setPreview(false);
+  if (state.hunt) setHunt(false);
+  else if (state.preview) setPreview(false);
   setZoom(1);
   state.current = index;
   state.selected = -1;
+  state.maybe = -1;
+  state.area = -1;
   render();
   const button = $("queue").children[index];
   if (button) button.scrollIntoView({ block: "nearest" });
@@ -457,6 +488,94 @@ function nextNeedingLook() {
     if (photo.flags.length || photo.state === "failed") return go(photo.index);
   }
   say("No other photo is flagged. Still look at every photo before sharing it.");
+}
+
+function showOnPhoto(box) {
+  // Zoom in (once) so a small face can be judged, and bring `box` (photo pixels) to the middle.
+  const photo = currentPhoto();
+  if (state.zoom === 1) setZoom(3);
+  const wrap = document.querySelector(".stage-wrap");
+  const rect = $("photo").getBoundingClientRect();
+  const scale = rect.width / photo.width;
+  const stage = $("stage");
+  wrap.scrollLeft = stage.offsetLeft + ((box.x0 + box.x1) / 2) * scale - wrap.clientWidth / 2;
+  wrap.scrollTop = stage.offsetTop + ((box.y0 + box.y1) / 2) * scale - wrap.clientHeight / 2;
+  placeTags();
+}
+
+function nextMaybe() {
+  const photo = currentPhoto();
+  if (!photo || photo.state !== "ready") return;
+  const open = openMaybes(photo);
+  if (!open.length) return say("No place left that the second opinion points at. Look over the rest of the photo too (U).");
+  state.maybe = (state.maybe + 1) % open.length;
+  state.selected = -1;
+  render();
+  showOnPhoto(open[state.maybe]);
+  say(`Maybe ${open[state.maybe].rank}: ${open[state.maybe].why}. Enter: cover it; X: not a face.`);
+}
+
+function confirmMaybe() {
+  // A confirmed maybe becomes a box the person drew: covered whole, a little larger than found.
+  const photo = currentPhoto();
+  const m = photo && openMaybes(photo)[state.maybe];
+  if (!m) return;
+  const grow = 0.25;
+  const w = m.x1 - m.x0, h = m.y1 - m.y0;
+  photo.regions.push({
+    x0: Math.max(0, Math.floor(m.x0 - w * grow)), y0: Math.max(0, Math.floor(m.y0 - h * grow)),
+    x1: Math.min(photo.width, Math.ceil(m.x1 + w * grow)), y1: Math.min(photo.height, Math.ceil(m.y1 + h * grow)),
+    score: 1, source: "person", keep: false, weak: false,
+  });
+  dismissMaybe(false);
+  changed(photo);
+}
+
+function dismissMaybe(rerender = true) {
+  const photo = currentPhoto();
+  const m = photo && openMaybes(photo)[state.maybe];
+  if (!m) return;
+  if (!state.dismissed.has(photo.index)) state.dismissed.set(photo.index, new Set());
+  state.dismissed.get(photo.index).add(m.rank);
+  state.maybe = Math.min(state.maybe, openMaybes(photo).length - 1);
+  if (rerender) render();
+}
+
+async function setHunt(on) {
+  // Hide what is covered: the photo as it will be saved, with only the maybes drawn on it.
+  const photo = currentPhoto();
+  if (on && (!photo || photo.state !== "ready")) return;
+  state.hunt = on;
+  state.selected = -1;
+  $("hunt").setAttribute("aria-pressed", String(on));
+  await setPreview(on);
+}
+
+function peopleAreas(photo) {
+  // Squares of the photo where faces were found, about eight faces tall: where people are, others
+  // may have been missed (turned away, half hidden). Left to right, top to bottom.
+  const found = photo.regions.filter((r) => r.source !== "person");
+  if (!found.length) return [];
+  const heights = found.map((r) => r.y1 - r.y0).sort((a, b) => a - b);
+  const side = Math.min(Math.max(8 * heights[Math.floor(heights.length / 2)], 256), Math.max(photo.width, photo.height));
+  const cells = new Map();
+  for (const r of found) {
+    const col = Math.floor((r.x0 + r.x1) / 2 / side), row = Math.floor((r.y0 + r.y1) / 2 / side);
+    cells.set(`${row},${col}`, { row, col });
+  }
+  return [...cells.values()].sort((a, b) => a.row - b.row || a.col - b.col).map(({ row, col }) => ({
+    x0: col * side, y0: row * side, x1: Math.min((col + 1) * side, photo.width), y1: Math.min((row + 1) * side, photo.height),
+  }));
+}
+
+function nextArea() {
+  const photo = currentPhoto();
+  if (!photo || photo.state !== "ready") return;
+  const areas = peopleAreas(photo);
+  if (!areas.length) return say("No face was found in this photo: look over all of it.");
+  state.area = (state.area + 1) % areas.length;
+  showOnPhoto(areas[state.area]);
+  say(`Area ${state.area + 1} of ${areas.length} where people are${state.hunt ? "" : " (H hides what is covered)"}.`);
 }
 
 function removeSelected() {
@@ -591,11 +710,16 @@ function onKey(event) {
     Backspace: removeSelected,
     v: toggleKeep,
     b: selectNextBox,
+    m: nextMaybe,
+    Enter: confirmMaybe,
+    x: dismissMaybe,
+    h: () => setHunt(!state.hunt),
+    u: nextArea,
     "+": () => zoomBy(1),
     "=": () => zoomBy(1),
     "-": () => zoomBy(-1),
     "0": () => setZoom(1),
-    Escape: () => { if (state.preview) setPreview(false); state.selected = -1; render(); },
+    Escape: () => { if (state.hunt) setHunt(false); else if (state.preview) setPreview(false); state.selected = -1; state.maybe = -1; render(); },
   };
   const action = actions[key.length === 1 ? key.toLowerCase() : key];
   if (!action) return;
@@ -609,6 +733,9 @@ function start() {
   $("keep").addEventListener("click", toggleKeep);
   $("remove").addEventListener("click", removeSelected);
   $("preview").addEventListener("click", () => setPreview(!state.preview));
+  $("hunt").addEventListener("click", () => setHunt(!state.hunt));
+  $("next-maybe").addEventListener("click", nextMaybe);
+  $("next-area").addEventListener("click", nextArea);
   $("export").addEventListener("click", exportCurrent);
   $("export-all").addEventListener("click", exportAll);
   $("finish").addEventListener("click", finish);
