@@ -85,6 +85,7 @@ class LookPlanner:
         """Per cell, the last frame by which it must have been looked at."""
         self.last: np.ndarray | None = None
         """Per cell, the last frame it was looked at."""
+        self._after_cut = False
         rows, cols = grid.cells
         self._centres = np.stack(np.meshgrid((np.arange(rows) + 0.5) * grid.cell, (np.arange(cols) + 0.5) * grid.cell,
                                              indexing="ij"), -1)
@@ -102,8 +103,11 @@ class LookPlanner:
         looked = cells_inside_tiles(tiles, due.shape, self.grid.cell, shape, self.fine_scale, self.pyramid.tile)
         looked |= due <= index
         due[looked] = index + self.refresh
-        if motion.cut:  # after a whole look, the next ones roll over the picture instead of coming all at once
-            due += self._stagger(index)
+        if motion.cut:  # a second whole look at the next frame ...
+            due[:] = index + 1
+        elif self._after_cut:  # ... then looks roll over the picture, not all at once
+            due[looked] = (index + 1 + self._stagger())[looked]
+        self._after_cut = motion.cut
         self.due = due
         self.last = np.where(looked, index, last)
         return Look(Areas(looked, self.grid.cell), last)
@@ -142,8 +146,10 @@ class LookPlanner:
         last[inside] = self.last[row[inside], col[inside]]
         return due.reshape(rows, cols), last.reshape(rows, cols)
 
-    def _stagger(self, index: int) -> np.ndarray:
-        """0 to refresh - 1 frames taken off each cell's next deadline, by its column of finest tiles."""
+    def _stagger(self) -> np.ndarray:
+        """0 to refresh - 1 frames for each cell, by its column of finest tiles: after a cut, every cell is
+        looked at whole in the cut's frame and the next (a face the detector finds in one frame of two is
+        found then), then by columns in turn."""
         tile = self.pyramid.tile / self.fine_scale
         columns = np.floor(self._centres[..., 1] / tile).astype(int)
-        return -(columns % self.refresh)
+        return columns % self.refresh

@@ -162,13 +162,15 @@ class Tracks:
 
     def watch(self) -> np.ndarray:
         """N×4 boxes (in the latest frame) whose cells should be looked at again soon: tracks that have
-        not cleared the bar yet, in their first WATCH_FRAMES frames, and faces supported fewer than
-        SURE_SUPPORTS times, while held."""
+        not cleared the bar yet, in their first WATCH_FRAMES frames; faces supported fewer than
+        SURE_SUPPORTS times, while held; and faces PLAIN to see that score under STRONG times their bar,
+        while followed (found in some frames and not in others, they need more looks than the usual
+        refresh to be found often enough to stay covered)."""
         index = self.latest
         slot = index % self.ring
-        wanted = self.known[:, slot] & np.where(self.sure, (self.supports < SURE_SUPPORTS)
-                                                & (index - self.supported <= hold(self.supports)),
-                                                index - self.first <= WATCH_FRAMES)
+        held = index - self.supported <= hold(self.supports)
+        uncertain = ((self.supports < SURE_SUPPORTS) & held) | ((self.size[:, 1] >= PLAIN) & (self.strength < STRONG))
+        wanted = self.known[:, slot] & np.where(self.sure, uncertain, index - self.first <= WATCH_FRAMES)
         return self.box[wanted, slot].astype(np.float64)
 
     def boxes_at(self, index: int) -> np.ndarray:
