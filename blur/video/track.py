@@ -21,11 +21,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..detect.fusion import iou_rows, overlapping_pairs
-from .looks import COARSE_FACE, Look
+from .looks import COARSE_FACE, REFRESH, Look
 from .motion import Motion
 
-HOLD_SIGHTED = 6
-"""Frames a face seen once is still covered after it was last supported (see `hold`)."""
+HOLD_SIGHTED = REFRESH + 2
+"""Frames a face seen once is still covered after it was last supported, if no close look finds it
+gone first (see `hold`, `misses_allowed`): until its place is looked at again."""
 HOLD_PER_SUPPORT = 3
 """Frames added to the hold for each further frame in which the face was supported."""
 HOLD_MOST = 30
@@ -50,8 +51,6 @@ close look that does not find it (see `misses_allowed`)."""
 BACK_MARGIN = 2
 """A face just found is covered back to this many frames before the last close look at its place that
 did not find it (and at most as far as frames are kept): a look may miss a face by a frame."""
-SURE_SUPPORTS = 3
-"""Supports after which a face's cells go back to the usual looks."""
 GROWTH = 0.25
 """A carried box grows on every side by this share of how far it moved unlike the camera in the
 frame: a face walking may change its pace or turn, one in a still crowd does not (its box carried
@@ -161,16 +160,14 @@ class Tracks:
         self.covered[:, slot] |= live & (index - self.supported <= hold(self.supports))
 
     def watch(self) -> np.ndarray:
-        """N×4 boxes (in the latest frame) whose cells should be looked at again soon: tracks that have
-        not cleared the bar yet, in their first WATCH_FRAMES frames; faces supported fewer than
-        SURE_SUPPORTS times, while held; and faces PLAIN to see that score under STRONG times their bar,
-        while followed (found in some frames and not in others, they need more looks than the usual
-        refresh to be found often enough to stay covered)."""
+        """N×4 boxes (in the latest frame) whose cells should be looked at again soon: faces PLAIN to see
+        that score under STRONG times their bar (found in some frames and not in others, they need more
+        looks than the usual refresh to be found often enough to stay covered), and plain tracks that
+        have not cleared the bar yet, in their first WATCH_FRAMES frames."""
         index = self.latest
         slot = index % self.ring
-        held = index - self.supported <= hold(self.supports)
-        uncertain = ((self.supports < SURE_SUPPORTS) & held) | ((self.size[:, 1] >= PLAIN) & (self.strength < STRONG))
-        wanted = self.known[:, slot] & np.where(self.sure, uncertain, index - self.first <= WATCH_FRAMES)
+        wanted = self.known[:, slot] & (self.size[:, 1] >= PLAIN) & np.where(
+            self.sure, self.strength < STRONG, index - self.first <= WATCH_FRAMES)
         return self.box[wanted, slot].astype(np.float64)
 
     def boxes_at(self, index: int) -> np.ndarray:
