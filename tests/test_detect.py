@@ -217,11 +217,21 @@ def test_a_partial_look_shows_the_chosen_areas_as_the_whole_view_does(scale, mir
     areas.cells[3, 4] = areas.cells[10, 15:18] = True  # (200-250, 150-200) and (750-900, 500-550)
     whole = dict(((x, y), w) for x, y, w in view_windows(photo, scale, mirrored, 4096, 64))[(0, 0)]
     shown = np.zeros(whole.shape[:2], bool)
+    sizes = set()
     for x, y, window in area_windows(photo, scale, mirrored, areas, pyramid):
         assert window.shape[0] % 32 == 0 and window.shape[1] % 32 == 0 and max(window.shape) <= 512
-        part = whole[y : y + window.shape[0], x : x + window.shape[1]]
-        assert np.abs(window[: part.shape[0], : part.shape[1]].astype(int) - part).max() <= 2
-        shown[y : y + window.shape[0], x : x + window.shape[1]] = True
+        sizes.add(window.shape[:2])
+        # the window may start before the view or end past it: black there
+        top, left = max(y, 0), max(x, 0)
+        part = whole[top : y + window.shape[0], left : x + window.shape[1]]
+        inside = window[top - y : top - y + part.shape[0], left - x : left - x + part.shape[1]]
+        assert np.abs(inside.astype(int) - part).max() <= 2
+        outside = np.ones(window.shape[:2], bool)
+        outside[top - y : top - y + part.shape[0], left - x : left - x + part.shape[1]] = False
+        assert not window[outside].any()
+        shown[top : y + window.shape[0], left : x + window.shape[1]] = True
+    # whole tiles and margins: a few sizes of window only, whatever the view
+    assert sizes <= {(k * 128 + 64, m * 128 + 64) for k in range(1, 4) for m in range(1, 4)}
     for x0, y0, x1, y1 in [(200, 150, 250, 200), (750, 500, 900, 550)]:
         if mirrored:
             x0, x1 = 1100 - x1, 1100 - x0
