@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import secrets
+from fractions import Fraction
 from dataclasses import dataclass
 from enum import Enum
 from typing import Iterable
@@ -105,8 +106,9 @@ def anonymise(
             if method is Method.SOLID:
                 flat[pixels_at] = 0
             else:
-                flat[pixels_at] = _coarse_noise(flat[pixels_at], [layout for _, layout in chosen], rng,
-                                                stripes_at(pixels_at, width))
+                stripes = _STRIPE_TABLE[np.concatenate([(x0 + y0 + layout.diagonal) % _STRIPE_PERIOD
+                                                        for (x0, y0), layout in chosen])]
+                flat[pixels_at] = _coarse_noise(flat[pixels_at], [layout for _, layout in chosen], rng, stripes)
     return out
 
 
@@ -158,7 +160,7 @@ def _masked_boxes(regions: Iterable[Region], height: int, width: int, shape: Sha
             yield (slice(y0, y1), slice(x0, x1)), region_mask(region, height, width, shape)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class _Layout:
     """Where a region's destroyed pixels are and which cells they draw on, for one clipped size and mask."""
 
@@ -175,6 +177,11 @@ class _Layout:
 
     def offsets(self, width: int) -> np.ndarray:
         return self.ys * width + self.xs
+
+    @functools.cached_property
+    def diagonal(self) -> np.ndarray:
+        """ys + xs of the masked pixels: where the stripes are along them, from the box's corner."""
+        return self.ys + self.xs
 
 
 def _layout_of(region: Region, height: int, width: int, shape: Shape) -> _Layout:
@@ -215,12 +222,10 @@ def _two_nearest(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.stack([first, last], 1), np.stack([weights[rows, first], second], 1)
 
 
-def stripes_at(pixels_at: np.ndarray, width: int) -> np.ndarray:
-    """The stripes (float32, one value per pixel) at flat pixel indices of a photo `width` pixels wide,
-    in the photo's own coordinates: overlapping regions carry the same stripes; they depend on nothing else."""
-    y, x = np.divmod(pixels_at, width)
-    phase = (2 * np.pi) * (STRIPES[0] * x + STRIPES[1] * y)
-    return (STRIPE_LEVELS * np.cos(phase)).astype(np.float32)
+_STRIPE_PERIOD = Fraction(STRIPES[0]).limit_denominator(100).denominator
+"""The stripes run along x + y (the same frequency on both axes) and repeat every this many steps of it."""
+assert STRIPES[0] == STRIPES[1] and STRIPES[0] * _STRIPE_PERIOD == round(STRIPES[0] * _STRIPE_PERIOD)
+_STRIPE_TABLE = (STRIPE_LEVELS * np.cos(2 * np.pi * STRIPES[0] * np.arange(_STRIPE_PERIOD))).astype(np.float32)
 
 
 def _coarse_noise(values: np.ndarray, layouts: list[_Layout], rng: np.random.Generator,

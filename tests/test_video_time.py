@@ -148,7 +148,7 @@ def test_every_cell_is_looked_at_within_the_refresh_and_a_cut_looks_everywhere()
     last_look = np.full(grid.cells, -1)
     shares = []
     for index in range(40):
-        looked = planner.plan(index, first_motion(grid) if index == 0 else still, np.empty((0, 4))).looked
+        looked = planner.plan(index, first_motion(grid) if index == 0 else still).looked
         if index > 0:
             assert (index - last_look[~looked.cells] < REFRESH).all()
         last_look[looked.cells] = index
@@ -160,14 +160,14 @@ def test_every_cell_is_looked_at_within_the_refresh_and_a_cut_looks_everywhere()
 def test_a_changed_cell_is_looked_at_within_the_change_delay():
     grid = FlowGrid.for_frame(240, 320)
     planner = LookPlanner(grid, Pyramid())
-    planner.plan(0, first_motion(grid), np.empty((0, 4)))
+    planner.plan(0, first_motion(grid))
     base = first_motion(grid)
     changed = np.zeros_like(base.changed)
     changed[2, 3] = True
     seen = []
     for index in range(1, 1 + CHANGE_DELAY + 1):
         motion = type(base)(base.back, base.camera, changed if index == 1 else np.zeros_like(changed), False, base.factor)
-        seen.append(bool(planner.plan(index, motion, np.empty((0, 4))).looked.cells[2, 3]))
+        seen.append(bool(planner.plan(index, motion).looked.cells[2, 3]))
     assert any(seen)
 
 
@@ -179,7 +179,7 @@ def test_what_comes_into_a_pan_is_looked_at_within_the_enter_delay():
     looked_at = {}
     for index in range(12):  # the camera pans right 6 px a frame: new cells come in on the right
         motion = estimator.motion(np.ascontiguousarray(picture[:, 6 * index : 6 * index + 320]))
-        look = planner.plan(index, motion, np.empty((0, 4)))
+        look = planner.plan(index, motion)
         if look.looked.cells[:, -1].all():
             looked_at[index] = True
     assert 0 in looked_at and all(any(f in looked_at for f in range(i, i + ENTER_DELAY + 1)) for i in range(1, 7))

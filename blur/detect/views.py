@@ -46,7 +46,11 @@ class Pyramid:
     """View pixels shared by neighbouring windows: a face this tall lies whole in one of them."""
     tile: int = 256
     """Side, in view pixels, of the cells in which a partial look (`Areas`) chooses what to look at:
-    each chosen cell is looked at with `overlap` / 2 more on every side."""
+    each chosen cell is looked at with `margin` more on every side."""
+    margin: int = 32
+    """View pixels around a partial look's tiles: a face up to twice this tall centred in a tile lies
+    whole in its window (the finest level's faces are under 60 view pixels; larger ones are the
+    coarser levels')."""
 
     def __post_init__(self):
         if not self.min_face > 0 or not self.model_face > 0:
@@ -55,8 +59,10 @@ class Pyramid:
             raise ValueError("step must be greater than 1")
         if self.window < 2 * self.overlap or self.window % MULTIPLE:
             raise ValueError(f"window must be a multiple of {MULTIPLE} and at least twice the overlap")
-        if self.tile % MULTIPLE or self.overlap % MULTIPLE or self.tile + self.overlap > self.window:
-            raise ValueError(f"tile and overlap must be multiples of {MULTIPLE}, and tile + overlap at most window")
+        if self.tile % MULTIPLE or self.overlap % MULTIPLE or (2 * self.margin) % MULTIPLE \
+                or self.tile + 2 * self.margin > self.window:
+            raise ValueError(f"tile, overlap and twice the margin must be multiples of {MULTIPLE}, and a tile with "
+                             "its margins at most a window")
 
     def scales(self, shape: tuple[int, int]) -> list[float]:
         """Scale factors of the levels for a photo of `shape` (height, width), finest first."""
@@ -180,8 +186,8 @@ def area_windows(
 
     The view is cut into tiles of `pyramid.tile` pixels; a tile is looked at when it touches a
     chosen cell. Neighbouring chosen tiles are joined into rectangles of at most `pyramid.window`
-    pixels, each looked at with `pyramid.overlap` / 2 pixels more on every side, so a face of up
-    to `overlap` pixels centred in a chosen tile lies whole in its window.
+    pixels, each looked at with `pyramid.margin` pixels more on every side, so a face of up to twice
+    that centred in a chosen tile lies whole in its window.
     """
     height, width = _view_size(pixels.shape[:2], scale)
     rectangles = area_rectangles(pixels.shape[:2], scale, mirrored, areas, pyramid)
@@ -198,7 +204,7 @@ def area_rectangles(shape: tuple[int, int], scale: float, mirrored: bool, areas:
                     pyramid: Pyramid) -> list[tuple[int, int, int, int]]:
     """(x, y, width, height) in view pixels of the windows `area_windows` looks at."""
     height, width = _view_size(shape, scale)
-    tile, margin = pyramid.tile, pyramid.overlap // 2
+    tile, margin = pyramid.tile, pyramid.margin
     rectangles = []
     for top, left, bottom, right in chosen_rectangles(chosen_tiles(shape, scale, mirrored, areas, tile),
                                                       pyramid.window // tile - 1):

@@ -1,12 +1,14 @@
 """Looks: which parts of each frame the detector looks at closely.
 
-The coarse levels of the pyramid (faces from COARSE_FACE pixels up) look at every frame whole: they
-are cheap, and a large face that enters quickly is found at once. The fine levels, where most of
-the work is, look at a cell of the picture when it is due: every cell at least once every REFRESH
-frames (carried along as the picture moves, so a pan does not reset it), a changed cell within
-CHANGE_DELAY frames, a cell that came into the picture within ENTER_DELAY frames, and the cells
-around a face not yet sure (`watch`) within WATCH_DELAY frames. A cut makes every cell due at once. Each look covers whole tiles of the finest
-level (blur.detect.views), so every cell inside the tiles a due cell touches is looked at too.
+The coarser levels of the pyramid (faces from COARSE_FACE pixels up, which are plain to see if left)
+look at every frame whole: a face that is found in some frames and not in others gets as many
+chances as the photo default would give it, and one that enters quickly is found at once. The
+finest level (the small faces), where most of the work is, looks at a cell of the picture when it is
+due: every cell at least once every REFRESH frames (carried along as the picture moves, so a pan
+does not reset it), a changed cell at once (CHANGE_DELAY), a cell that came into the picture within
+ENTER_DELAY frames. A cut is looked at whole, in its frame and the next. Each look covers whole
+tiles of the finest level (blur.detect.views), so every cell inside the tiles a due cell touches is
+looked at too.
 
 A face that was in a cell before it was looked at is covered in those earlier frames by carrying
 its box back through them (blur.video.track): the pipeline keeps `lookahead` frames, more than any
@@ -28,19 +30,17 @@ Google's Magritte looks five times a second). benchmarks/video.py --refresh meas
 CHANGE_DELAY = 0
 """A changed cell (something uncovered or turning, which the motion cannot explain) is looked at
 within this many frames."""
-ENTER_DELAY = 4
+ENTER_DELAY = 6
 """A cell that came into the picture is looked at within this many frames (so a strip entering a pan
 a few pixels a frame is looked at in one piece, not every frame)."""
-WATCH_DELAY = 2
-"""Cells around a face not yet sure are looked at again within this many frames."""
-COARSE_FACE = 40.0
+COARSE_FACE = 20.0
 """Faces at least this tall (frame pixels) are looked for in every frame, everywhere."""
 
 
 def lookahead(refresh: int = REFRESH) -> int:
     """Frames the pipeline keeps before writing: a face in a cell is found at most `refresh` frames
     after it came into view (CHANGE_DELAY if it came in moving), then carried back over those frames."""
-    return max(refresh, CHANGE_DELAY, ENTER_DELAY, WATCH_DELAY) + 2
+    return max(refresh, CHANGE_DELAY, ENTER_DELAY) + 2
 
 
 NEVER = -(10**9)
@@ -90,14 +90,10 @@ class LookPlanner:
         self._centres = np.stack(np.meshgrid((np.arange(rows) + 0.5) * grid.cell, (np.arange(cols) + 0.5) * grid.cell,
                                              indexing="ij"), -1)
 
-    def plan(self, index: int, motion: Motion, watch: np.ndarray) -> Look:
-        """Where to look closely in frame `index` (moved by `motion` from the frame before), with N×4
-        `watch` boxes (frame pixels) whose cells must be looked at within WATCH_DELAY frames."""
+    def plan(self, index: int, motion: Motion) -> Look:
+        """Where to look closely in frame `index` (moved by `motion` from the frame before)."""
         due, last = self._carried(motion, index)
         due[motion.changed] = np.minimum(due[motion.changed], index + CHANGE_DELAY)
-        if len(watch):
-            near = Areas(np.ones(due.shape, bool), self.grid.cell).touched(watch)
-            due[near] = np.minimum(due[near], index + WATCH_DELAY)
         shape = (self.grid.height, self.grid.width)
         tiles = chosen_tiles(shape, self.fine_scale, False, Areas(due <= index, self.grid.cell), self.pyramid.tile)
         looked = cells_inside_tiles(tiles, due.shape, self.grid.cell, shape, self.fine_scale, self.pyramid.tile)
@@ -114,7 +110,7 @@ class LookPlanner:
 
     def owed(self, index: int) -> Look | None:
         """After the last frame, `index`: a look at the cells of it still owed one sooner than the usual
-        refresh (changed, come in or watched, and due after it), or None if there are none."""
+        refresh (changed or come in, and due after it), or None if there are none."""
         owed = self.due < index + self.refresh
         if not owed.any():
             return None

@@ -3,7 +3,7 @@
 Streamed, with the stages overlapping: a thread decodes the frames ahead, the main thread compares
 each frame with the one before (blur.video.motion), looks closely only where it must
 (blur.video.looks: coarse views everywhere, fine ones where the picture changed, where a face is not
-yet sure, and everywhere at least every few frames) and follows faces over time (blur.video.track),
+and everywhere at least every few frames) and follows faces over time (blur.video.track),
 and a second thread destroys the regions of the frame leaving the buffer and encodes it. At most
 `lookahead` + a few frames are in memory, whatever the video's length: a frame is written once the
 frames after it have said whether a face was in it before it was found.
@@ -32,7 +32,7 @@ from ..pipeline import Settings, _same_file
 from ..regions import Region, pad_detection
 from .decode import VideoLimits, VideoReader
 from .encode import VideoWriter
-from .looks import CHANGE_DELAY, COARSE_FACE, REFRESH, WATCH_DELAY, LookPlanner, lookahead
+from .looks import CHANGE_DELAY, COARSE_FACE, ENTER_DELAY, REFRESH, LookPlanner, lookahead
 from .motion import FlowGrid, MotionEstimator
 from .track import HOLD_MOST, HOLD_PER_SUPPORT, HOLD_SIGHTED, Candidates, Tracks
 from .verify import verify_video_output
@@ -223,7 +223,7 @@ class _FaceFinder:
     def add(self, index: int, pixels: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         motion = self.motion.motion(pixels)
         if self.partial:
-            look = self.planner.plan(index, motion, self.tracks.watch())
+            look = self.planner.plan(index, motion)
             fused = self.detector.candidates(pixels, self.planner.where(look))
             found = Candidates(fused, self.detector.bars(fused))
         else:
@@ -380,7 +380,7 @@ def describe_video_processing(settings: VideoSettings) -> dict:
         "keep_audio": settings.keep_audio,
         "refresh_frames": settings.refresh,
         "change_delay_frames": CHANGE_DELAY,
-        "watch_delay_frames": WATCH_DELAY,
+        "enter_delay_frames": ENTER_DELAY,
         "coarse_face": COARSE_FACE,
         "frames_kept": lookahead(settings.refresh),
         "hold_frames": {"sighted": HOLD_SIGHTED, "per_support": HOLD_PER_SUPPORT, "most": HOLD_MOST},

@@ -37,12 +37,9 @@ carried on from it), but starts nothing."""
 SUPPORT_SHARE = 0.8
 """A candidate scoring this share of the bar supports the track it lies on: a face is covered for its
 hold after its last support."""
-WATCH_SHARE = 0.8
-"""A candidate scoring this share of the bar, on no track, starts a track that is looked at again
-(`watch`) but not destroyed until a candidate on it clears the bar."""
-WATCH_FRAMES = 6
-"""Frames in which a track that has not cleared the bar is looked at again (every few frames, see
-blur.video.looks.WATCH_DELAY) before it is left to the usual looks."""
+START_SHARE = 0.8
+"""A candidate scoring this share of the bar, on no track, starts a track, not destroyed until a
+candidate on it clears the bar (then in the kept frames before too)."""
 STRONG = 2.0
 """A face scoring this many times its bar once, or seen twice, is sure (see `misses_allowed`)."""
 PLAIN = 20.0
@@ -159,17 +156,6 @@ class Tracks:
         live = self.known[:, slot] & self.sure & (self.misses < allowed)
         self.covered[:, slot] |= live & (index - self.supported <= hold(self.supports))
 
-    def watch(self) -> np.ndarray:
-        """N×4 boxes (in the latest frame) whose cells should be looked at again soon: faces PLAIN to see
-        that score under STRONG times their bar (found in some frames and not in others, they need more
-        looks than the usual refresh to be found often enough to stay covered), and plain tracks that
-        have not cleared the bar yet, in their first WATCH_FRAMES frames."""
-        index = self.latest
-        slot = index % self.ring
-        wanted = self.known[:, slot] & (self.size[:, 1] >= PLAIN) & np.where(
-            self.sure, self.strength < STRONG, index - self.first <= WATCH_FRAMES)
-        return self.box[wanted, slot].astype(np.float64)
-
     def boxes_at(self, index: int) -> np.ndarray:
         """N×5 (x0, y0, x1, y1, score) to destroy in frame `index` (still kept)."""
         if not self.latest - self.keep <= index <= self.latest or index <= self.released:
@@ -256,7 +242,7 @@ class Tracks:
             newly = track[clear & ~self.sure[track]]
             self.sure[newly] = True
             self._cover_back(newly, index, look)
-        new = ~matched & (scores >= WATCH_SHARE * bars)
+        new = ~matched & (scores >= START_SHARE * bars)
         self._start(index, self._unsure(boxes[new], motion), scores[new], bars[new], look)
 
     def _unsure(self, boxes: np.ndarray, motion: Motion | None) -> np.ndarray:
