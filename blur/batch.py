@@ -102,6 +102,15 @@ class Outcome:
             record["video"] = self.video
         return record
 
+    @classmethod
+    def from_record(cls, record: dict) -> "Outcome":
+        """The outcome a `record()` describes (as saved in a report or state file), every field by name."""
+        output = record["output"]
+        return cls(Path(record["input"]), Path(output) if output else None, Status(record["status"]),
+                   faces=record["faces"], method=record["method"], error=record["error"], seconds=record["seconds"],
+                   processing=record.get("processing"), camera_unlinked=record.get("camera_unlinked"),
+                   video=record.get("video"))
+
 
 def describe_processing(settings: Settings, detector: Detector) -> dict:
     """Everything that decided how a photo was anonymised: the tool's version, every setting, and

@@ -132,14 +132,7 @@ class WatchState:
         write_atomically(data.encode("utf-8", "surrogateescape"), self.path, overwrite=True, private=True)
 
     def outcomes(self) -> list[Outcome]:
-        return [_outcome_from(entry["record"]) for entry in self.entries.values()]
-
-
-def _outcome_from(record: dict) -> Outcome:
-    output = record["output"]
-    return Outcome(Path(record["input"]), Path(output) if output else None, Status(record["status"]),
-                   record["faces"], record["method"], record["error"], record["seconds"], record.get("processing"),
-                   record.get("video"))
+        return [Outcome.from_record(entry["record"]) for entry in self.entries.values()]
 
 
 class StopFlag(Protocol):
@@ -194,7 +187,7 @@ def watch_folder(
             outside = leads_outside(source, in_dir)
             job = Job(source, _destination(relative, source, out_dir, random_names),
                       "is a link to a file outside the watched folder, which is not followed" if outside else None)
-            for folder in {job.destination.parent, records} - cleaned:
+            for folder in {out_dir, job.destination.parent, records} - cleaned:
                 remove_stale_temporaries(folder)
                 cleaned.add(folder)
             outcome = run_job(job, settings, overwrite=state.seen_before(relative), detector=detector, stop=stop)

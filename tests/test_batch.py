@@ -291,3 +291,16 @@ def test_people_seen_in_a_video_are_the_most_faces_tracked_at_once():
     tracks = [{"frames": [0, 10]}, {"frames": [5, 20]}, {"frames": [11, 30]}, {"frames": [21, 21]}, {"frames": [31, 40]}]
     assert people_seen(tracks) == 2
     assert people_seen([]) == 0
+
+
+def test_an_outcome_read_back_from_its_record_is_the_same_outcome(tmp_path):
+    """Watch rebuilds its report from saved records: every field must come back in its own place."""
+    from blur.batch import Outcome
+
+    photo = Outcome(tmp_path / "a.jpg", tmp_path / "a.blurred.jpg", Status.DONE, [{"box": [1, 2, 3, 4]}], "mosaic",
+                    None, 1.5, {"tool": "soft-focus"}, camera_unlinked=True)
+    video = Outcome(tmp_path / "b.mp4", tmp_path / "b.blurred.mp4", Status.DONE, [], "solid", None, 2.0,
+                    {"tool": "soft-focus"}, camera_unlinked=None, video={"frames": 6, "audio": False})
+    failed = Outcome(tmp_path / "c.jpg", None, Status.FAILED, [], "mosaic", "damaged", 0.0)
+    for outcome in (photo, video, failed):
+        assert Outcome.from_record(outcome.record()) == outcome

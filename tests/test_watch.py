@@ -343,3 +343,19 @@ def test_a_report_is_written_where_asked_and_refused_inside_the_output_folder_wi
     assert f"note: {out_dir / REPORT_NAME}, left by an earlier version, names every original" in note
     assert [f["status"] for f in json.loads((tmp_path / "reports" / "r.json").read_text())["files"]] == ["done"]
     assert outputs(out_dir) == ["a.blurred.jpg", REPORT_NAME]
+
+
+def test_the_report_keeps_each_photos_camera_step_and_each_videos_details_across_rewrites(tmp_path):
+    """The report is rewritten from the saved state after every file: what it said of the first file
+    (camera_unlinked for a photo, frames and sound for a video) must survive the rewrites."""
+    in_dir, out_dir = tmp_path / "in", tmp_path / "out"
+    small_photo("astronaut.jpg", in_dir / "a.jpg")
+    write_video(in_dir / "b.mp4", moving_face_frames(6, 120, 160, 48, 1)[0], rate=15)
+    small_photo("hopper-sideways.jpg", in_dir / "c.jpg")
+    outcomes = run_until(in_dir, out_dir, 3)
+    assert [o.status for o in outcomes] == [Status.DONE] * 3
+    files = report(out_dir)
+    assert files["a.jpg"]["camera_unlinked"] is True and "video" not in files["a.jpg"]
+    assert files["c.jpg"]["camera_unlinked"] is True
+    assert files["b.mp4"]["video"]["frames"] == 6 and files["b.mp4"]["video"]["audio"] is False
+    assert files["b.mp4"]["camera_unlinked"] is None
