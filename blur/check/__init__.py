@@ -21,15 +21,15 @@ from pathlib import Path
 from ..decode import DEFAULT_MAX_PIXELS, decode_photo, max_file_bytes, read_file, sniff_bytes
 from ..detect import Detection
 from ..errors import BlurError, UnreadableImage, VerificationFailed
-from .bmp import bmp_findings
+from ..containers.bmp import bmp_findings
 from .faces import FaceCandidate, Maybe, find_face_candidates, look_for_faces, looks_destroyed
-from .findings import Finding
-from .gif import gif_findings
-from .heif import heif_findings
-from .jpeg import jpeg_findings
-from .png import png_findings
-from .tiff import tiff_findings
-from .webp import webp_findings
+from ..containers.findings import Finding
+from ..containers.gif import gif_findings
+from ..containers.heif import heif_findings
+from ..containers.jpeg import jpeg_findings
+from ..containers.png import png_findings
+from ..containers.tiff import tiff_findings
+from ..containers.webp import webp_findings
 
 __all__ = [
     "CheckReport", "FaceCandidate", "Finding", "Maybe", "check_file", "check_photo", "find_face_candidates",

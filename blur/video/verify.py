@@ -14,7 +14,7 @@ from typing import BinaryIO, Iterator
 
 import av
 
-from ..check import Finding
+from ..containers.findings import Finding
 from ..errors import VerificationFailed
 
 CONTAINERS = {"moov", "trak", "edts", "mdia", "minf", "dinf", "stbl", "udta"}
