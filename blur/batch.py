@@ -26,7 +26,8 @@ from typing import Callable, Iterable, Iterator, Protocol
 from . import __version__
 from .decode import sniff_format
 from .detect import Detector
-from .encode import output_format_for, remove_stale_temporaries, write_atomically
+from .encode import remove_stale_temporaries, write_atomically
+from .formats import VIDEO_OUTPUT, extension_of, photo_output
 from .errors import BlurError, OutputExists
 from .kinds import NOT_READ_KINDS, READ_KINDS, Kind, kind_of, kind_of_file
 from .names import is_random_output, random_stem
@@ -37,17 +38,8 @@ DEFAULT_WORKERS = 1
 """Photos at a time, by default: one process, whose detector runs on every core. On the 2-core test
 machine one process did 12-MP photos 1.6-1.7 times as fast as two processes of one thread each
 (benchmarks/throughput.py): inference already uses every core, and two copies only compete."""
-VIDEO_EXTENSION = ".mp4"
-"""Every video is written as H.264 in MP4, whatever it came in."""
 OUTPUT_TAG = ".blurred"
 """Inserted before the extension of every output: photo.jpg -> photo.blurred.jpg."""
-
-_FORMAT_BY_EXTENSION = {
-    ".jpg": "JPEG", ".jpeg": "JPEG", ".jpe": "JPEG", ".mpo": "JPEG", ".png": "PNG", ".webp": "WEBP",
-    ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP", ".gif": "GIF", ".heic": "HEIF", ".heif": "HEIF",
-    ".hif": "HEIF",
-}
-
 
 class Status(Enum):
     DONE = "done"
@@ -253,9 +245,8 @@ def expected_extension(source: Path) -> str:
     and a real a.png cannot both claim a.blurred.png unnoticed; from its name if it cannot be read.
     Every video is written as MP4."""
     if kind_of(source) is Kind.VIDEO:
-        return VIDEO_EXTENSION
-    input_format = sniff_format(source) or _FORMAT_BY_EXTENSION.get(source.suffix.lower(), "JPEG")
-    return output_format_for(input_format).extensions[0]
+        return extension_of(VIDEO_OUTPUT)
+    return photo_output(source, sniff_format(source)).extension
 
 
 def _mark_clashes(jobs: list[Job]) -> list[Job]:

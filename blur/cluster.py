@@ -27,8 +27,8 @@ from typing import Iterator
 from .batch import Job, Outcome, Status, StopRequest, describe_processing, people_seen, run_job
 from .decode import read_photo
 from .detect import Detector, load_detector
-from .encode import OUTPUT_FORMATS
 from .errors import BlurError, OutputExists
+from .formats import OUTPUT_FORMATS
 from .kinds import Kind, kind_of
 from .pipeline import Settings, find_regions, with_extension
 from .video.pipeline import VideoSettings, describe_video_processing

@@ -25,12 +25,10 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
-import pillow_heif
 from PIL import Image, ImageCms, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from .errors import ImageTooLarge, UnreadableImage, UnsupportedImage
-
-pillow_heif.register_heif_opener()
+from .formats import FORMATS_READ, PARSERS, sniff_bytes
 
 
 def _silence_libtiff() -> None:
@@ -50,7 +48,6 @@ def _silence_libtiff() -> None:
         pass
 
 
-Image.init()  # register every Pillow plugin now, so the format allow-list below can name them
 _silence_libtiff()
 # Pillow logs some damage it then raises as an exception; without this, Python's last-resort
 # handler would print those records on stderr. An application that configures logging still sees them.
@@ -58,14 +55,6 @@ logging.getLogger("PIL").addHandler(logging.NullHandler())
 
 DEFAULT_MAX_PIXELS = 100_000_000
 """Refuse images above 100 megapixels by default: about 1.4 GB peak memory per worker (benchmarks/memory_peak.py)."""
-
-# Pillow's parsers we accept (MPO comes through the JPEG parser); everything else is refused before any parser code runs on the bytes.
-ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "BMP", "GIF", "HEIF")
-
-IMAGE_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".jpe", ".mpo", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif", ".heic", ".heif", ".hif"}
-)
-"""File name extensions of the formats above: what a folder scan picks up."""
 
 _SRGB = ImageCms.createProfile("sRGB")
 
@@ -133,8 +122,8 @@ def read_file(path: str | Path, *, max_bytes: int) -> bytes:
 
 
 def sniff_format(path: str | Path) -> str | None:
-    """The accepted format the first bytes of the file at `path` announce (as Pillow would pick
-    its parser), or None if it cannot be read, is not a regular file, or is no accepted format.
+    """The parser the first bytes of the file at `path` announce (blur.formats.sniff_bytes), or None
+    if it cannot be read, is not a regular file, or is no format read.
     Cheap: it lets a batch name outputs by the real format before decoding anything."""
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):
@@ -144,15 +133,6 @@ def sniff_format(path: str | Path) -> str | None:
     except OSError:
         return None
     return sniff_bytes(prefix)
-
-
-def sniff_bytes(prefix: bytes) -> str | None:
-    """The accepted format whose parser Pillow would pick for a file starting with `prefix` (16 bytes)."""
-    for name in ACCEPTED_FORMATS:
-        accept = Image.OPEN[name][1]
-        if accept is not None and accept(prefix):
-            return name
-    return None
 
 
 def _not_a_file(mode: int) -> str:
@@ -170,7 +150,7 @@ def decode_photo(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
         # Pillow's warnings (bomb, corrupt EXIF) would only print stray lines between our messages.
         warnings.simplefilter("ignore")
         try:
-            with pillow_pixel_limit(max_pixels), Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as image:
+            with pillow_pixel_limit(max_pixels), Image.open(io.BytesIO(data), formats=PARSERS) as image:
                 _ignore_xmp_orientation(image)
                 _refuse_camera_raw(image)
                 _check_size(image.size, max_pixels)
@@ -183,9 +163,7 @@ def decode_photo(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
                 "raise it with --max-megapixels if this machine has the memory"
             ) from None
         except UnidentifiedImageError:
-            raise UnreadableImage(
-                "not a photo in a supported format (JPEG, PNG, WebP, TIFF, BMP, GIF, HEIC)"
-            ) from None
+            raise UnreadableImage(f"not a photo in a supported format ({FORMATS_READ})") from None
         except RuntimeError as exc:  # how pillow-heif reports libheif errors, its size limit among them
             if "security limit" in str(exc).lower():
                 raise ImageTooLarge("the image declares more pixels than the HEIC decoder accepts") from None

@@ -13,11 +13,11 @@ from typing import Any, Callable
 import numpy as np
 
 from .anonymise import Method, anonymise, level_alpha
-from .check import verify_no_metadata
-from .decode import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, read_photo
+from .decode import DEFAULT_MAX_PIXELS, read_photo
 from .detect import DEFAULT_DETECTOR, DETECTORS, Detector, detect_faces, load_detector
-from .encode import DEFAULT_QUALITY, OutputFormat, encode_image, output_format_for, verify_encoded, write_atomically
+from .encode import DEFAULT_QUALITY, encode_image, verify_encoded, verify_no_metadata, write_atomically
 from .errors import InvalidSetting, OutputError, OutputExists
+from .formats import PHOTO_EXTENSIONS, Format, output_format
 from .fingerprint import unlink_sensor
 from .regions import DEFAULT_PADDING, Region, Shape, regions_from_detections
 
@@ -229,12 +229,15 @@ def anonymise_file(
     detector: Detector | None = None,
     rng: np.random.Generator | None = None,
     regions: list[Region] | None = None,
+    output: Format | None = None,
 ) -> FileResult:
     """Anonymise the photo at `source` and write it to `destination`, or raise a BlurError.
 
-    Nothing is written unless every stage succeeds, and the source is never overwritten. If the
-    destination's extension does not match the format written (a PNG named .jpg, a HEIC photo
-    written as JPEG), the extension is corrected: `FileResult.output` is the path written.
+    Nothing is written unless every stage succeeds, and the source is never overwritten. The copy
+    is written in `output` (a batch decides it once, when it plans the job), by default in the
+    format blur.formats gives the photo's. If the destination's extension does not match the format
+    written (a PNG named .jpg, a HEIC photo written as JPEG), the extension is corrected:
+    `FileResult.output` is the path written.
     Pass `regions` (in upright full-resolution pixels) to destroy those instead of detecting faces.
     Unless `settings.keep_geometry`, the anonymised image is then unlinked from its camera's sensor
     pattern (blur.fingerprint: after the fill, on the whole image, so the destroyed regions move with
@@ -242,7 +245,7 @@ def anonymise_file(
     """
     source = Path(source)
     photo = read_photo(source, max_pixels=settings.max_pixels)
-    output = output_format_for(photo.format)
+    output = output or output_format(photo.format)
     destination = with_extension(Path(destination), output)
     if _same_file(source, destination):
         raise OutputError("the output would replace the original photo; choose another output name")
@@ -263,14 +266,14 @@ def anonymise_file(
     return FileResult(destination, result.regions, width, height, not settings.keep_geometry)
 
 
-def with_extension(path: Path, output: OutputFormat) -> Path:
+def with_extension(path: Path, output: Format) -> Path:
     """`path` with its extension replaced by the output format's, unless it already names that format."""
     suffix = path.suffix.lower()
     if suffix in output.extensions:
         return path
-    if suffix in IMAGE_EXTENSIONS:
-        return path.with_suffix(output.extensions[0])
-    return path.with_name(path.name + output.extensions[0])
+    if suffix in PHOTO_EXTENSIONS:
+        return path.with_suffix(output.extension)
+    return path.with_name(path.name + output.extension)
 
 
 def _same_file(a: Path, b: Path) -> bool:

@@ -24,11 +24,10 @@ from pathlib import Path
 from typing import Callable, Iterator, Protocol
 
 from .batch import OUTPUT_TAG, Job, Outcome, Status, expected_extension, leads_outside, run_job, write_report
-from .decode import IMAGE_EXTENSIONS
 from .detect import Detector
 from .encode import remove_stale_temporaries, write_atomically
 from .errors import BlurError, OutputError
-from .kinds import READ_VIDEO_EXTENSIONS
+from .kinds import READ_KINDS, kind_of
 from .names import key_folder, random_stem
 from .pipeline import Settings
 
@@ -56,8 +55,7 @@ def is_candidate(relative: Path) -> bool:
     name = relative.name.lower()
     if name.endswith(_TEMPORARY_SUFFIXES):
         return False
-    suffix = relative.suffix.lower()
-    return (suffix in IMAGE_EXTENSIONS or suffix in READ_VIDEO_EXTENSIONS) and not relative.stem.endswith(OUTPUT_TAG)
+    return kind_of(relative) in READ_KINDS and not relative.stem.endswith(OUTPUT_TAG)
 
 
 def scan(folder: Path, skip: Path | None = None) -> dict[Path, Fingerprint]:

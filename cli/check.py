@@ -14,7 +14,8 @@ from blur.check.faces import second_opinion_models
 from blur.check.sheet import Tile, contact_sheet, tile
 from blur.detect import DEFAULT_DETECTOR, load_detector
 from blur.detect.centerface import DEFAULT_THRESHOLD
-from blur.encode import OUTPUT_FORMATS, encode_image, write_atomically
+from blur.encode import encode_image, write_atomically
+from blur.formats import OUTPUT_FORMATS
 from blur.errors import BlurError
 from blur.kinds import DESCRIPTIONS, Kind, kind_of_file
 from blur.video.check import VideoCheckReport, check_video

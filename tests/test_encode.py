@@ -12,7 +12,8 @@ import pytest
 from PIL import Image, ImageCms, PngImagePlugin
 
 from blur.decode import decode_photo
-from blur.encode import OUTPUT_FORMATS, encode_image, output_format_for, verify_encoded, write_atomically
+from blur.encode import encode_image, verify_encoded, write_atomically
+from blur.formats import OUTPUT_FORMATS, output_format
 from blur.errors import OutputError, OutputExists, VerificationFailed
 from blur.pipeline import anonymise_file
 
@@ -58,9 +59,9 @@ def test_alpha_is_kept_where_the_format_has_it(name, keeps):
 
 
 def test_heic_and_gif_inputs_get_jpeg_and_png_outputs():
-    assert output_format_for("HEIF").pillow_name == "JPEG"
-    assert output_format_for("MPO").pillow_name == "JPEG"
-    assert output_format_for("GIF").pillow_name == "PNG"
+    assert output_format("HEIF").name == "JPEG"
+    assert output_format("MPO").name == "JPEG"
+    assert output_format("GIF").name == "PNG"
 
 
 def test_verification_rejects_metadata():

@@ -226,7 +226,9 @@ def test_batch_writes_nothing_when_the_encoded_bytes_carry_metadata(tmp_path, mo
 def test_fresh_encodes_pass_the_metadata_check():
     import numpy as np
 
-    from blur.encode import OUTPUT_FORMATS, encode_image
+    from blur.encode import encode_image
+
+    from blur.formats import OUTPUT_FORMATS
 
     pixels = np.random.default_rng(1).integers(0, 256, (33, 47, 3), dtype=np.uint8)
     alpha = np.full((33, 47), 128, np.uint8)
@@ -309,7 +311,9 @@ CRAFTED_SEGMENTS = {
 def _plain_jpeg() -> bytes:
     import numpy as np
 
-    from blur.encode import OUTPUT_FORMATS, encode_image
+    from blur.encode import encode_image
+
+    from blur.formats import OUTPUT_FORMATS
 
     pixels = np.random.default_rng(3).integers(0, 256, (24, 32, 3), dtype=np.uint8)
     return encode_image(pixels, None, OUTPUT_FORMATS["JPEG"])
