@@ -23,13 +23,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Protocol
 
-from .batch import OUTPUT_TAG, Job, Outcome, Status, expected_extension, leads_outside, run_job, write_report
+from .batch import run_job
 from .detect import Detector
 from .encode import remove_stale_temporaries, write_atomically
 from .errors import BlurError, OutputError
+from .jobs import OUTPUT_TAG, Job, leads_outside, plan_file
 from .kinds import READ_KINDS, kind_of
-from .names import key_folder, random_stem
+from .names import key_folder
 from .pipeline import Settings
+from .report import Outcome, Status, write_report
+from .video import VideoSettings
 
 STATE_NAME = ".blur-watch-state.json"
 REPORT_NAME = "blur-report.json"
@@ -151,9 +154,11 @@ def watch_folder(
     random_names: bool = False,
     report: str | Path | None = None,
     stop: StopFlag | None = None,
+    video: VideoSettings | None = None,
 ) -> Iterator[Outcome]:
-    """Outcomes of the photos that arrive in `in_dir`, each processed once, until `stop` is set.
+    """Outcomes of the photos and videos that arrive in `in_dir`, each processed once, until `stop` is set.
 
+    Videos are anonymised with `video` (default: `settings`, no sound, the default limits).
     After each photo, the state (in `records_folder(out_dir)`) and the report (all photos so far,
     also across restarts; at `report`, default REPORT_NAME beside the state) are rewritten
     atomically. `stop` is checked between photos: the current photo is always finished, so nothing
@@ -182,13 +187,16 @@ def watch_folder(
             if fingerprint is None or state.handled(relative, fingerprint):
                 continue
             detector = detector or settings.load_detector()
-            outside = leads_outside(source, in_dir)
-            job = Job(source, _destination(relative, source, out_dir, random_names),
-                      "is a link to a file outside the watched folder, which is not followed" if outside else None)
-            for folder in {out_dir, job.destination.parent, records} - cleaned:
+            if leads_outside(source, in_dir):  # not read at all: not even its name's format
+                job = Job(source, source, kind_of(source),
+                          problem="is a link to a file outside the watched folder, which is not followed")
+            else:
+                job = plan_file(source, in_dir, out_dir, random_names)
+            for folder in {out_dir, records, *([job.destination.parent] if job.problem is None else [])} - cleaned:
                 remove_stale_temporaries(folder)
                 cleaned.add(folder)
-            outcome = run_job(job, settings, overwrite=state.seen_before(relative), detector=detector, stop=stop)
+            outcome = run_job(job, settings, overwrite=state.seen_before(relative), detector=detector, stop=stop,
+                              video=video)
             if outcome is None:  # stopped in the middle of a video: nothing of it written, retried next time
                 return
             state.record(relative, fingerprint, outcome)
@@ -221,10 +229,3 @@ def _fingerprint(path: Path) -> Fingerprint | None:
     except OSError:
         return None
     return Fingerprint(status.st_size, status.st_mtime_ns)
-
-
-def _destination(relative: Path, source: Path, out_dir: Path, random_names: bool) -> Path:
-    extension = expected_extension(source)
-    if random_names:
-        return out_dir / (random_stem(source) + extension)
-    return out_dir / relative.parent / (relative.stem + OUTPUT_TAG + extension)

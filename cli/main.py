@@ -17,14 +17,16 @@ from typing import Callable, NoReturn, Sequence, TextIO
 
 from blur import __version__
 from blur.anonymise import Method
-from blur.batch import Job, Outcome, Status, own_copies_in, plan_jobs, run_batch, run_job, summarise, write_report
+from blur.batch import run_batch, run_job
 from blur.decode import DEFAULT_MAX_PIXELS
 from blur.detect import DETECTORS, DEFAULT_DETECTOR
 from blur.detect.centerface import FAST_MIN_FACE, MIN_FACE
 from blur.errors import BlurError, InvalidSetting
-from blur.kinds import Kind, kind_of
+from blur.jobs import Job, own_copies_in, plan_jobs
+from blur.kinds import Kind
 from blur.pipeline import Settings, check_setting
 from blur.regions import DEFAULT_PADDING, Shape
+from blur.report import Outcome, Status, summarise, write_report
 from blur.video import VideoLimits, VideoSettings
 from blur.video.pipeline import Progress
 
@@ -226,8 +228,8 @@ def anonymise_paths(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
     except BlurError as exc:  # e.g. the random-names key cannot be kept
         print(f"blur: {exc}", file=stderr)
         return ExitStatus.SOME_FAILED
-    photos = sum(job.not_read is None for job in jobs)
-    noun = "files" if any(kind_of(job.source) is Kind.VIDEO for job in jobs) else "photos"
+    photos = sum(not job.not_read for job in jobs)
+    noun = "files" if any(job.kind is Kind.VIDEO for job in jobs) else "photos"
     video = video_settings_from(args, settings)
     if not photos:
         copies = own_copies_in(args.paths)
@@ -266,7 +268,7 @@ def anonymise_paths(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
         install_handlers(previous)
     counts = summarise(outcomes)
     handled = len(outcomes) - counts[Status.NOT_READ.value]
-    kinds = {kind_of(job.source) for job in jobs if job.not_read is None}
+    kinds = {job.kind for job in jobs if not job.not_read}
     found = _counts_line(counts, photos=Kind.VIDEO not in kinds or Kind.PHOTO in kinds, videos=Kind.VIDEO in kinds)
     if stop.is_set():
         print(f"blur: interrupted after {handled} of {photos} {noun} ({found}{_looked_for(settings)}); "
@@ -308,8 +310,8 @@ def _not_read_note(jobs: list[Job], args: argparse.Namespace) -> str:
     """How many files in the folders were not read, by kind: named when they are few, else where they are listed."""
     files: dict[Kind, list[str]] = {}
     for job in jobs:
-        if job.not_read is not None:
-            files.setdefault(job.not_read, []).append(printable(os.fsdecode(job.source)))
+        if job.not_read:
+            files.setdefault(job.kind, []).append(printable(os.fsdecode(job.source)))
     if not files:
         return ""
     named = sum(map(len, files.values())) <= NAMED_NOT_READ

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TextIO
 
 from blur.anonymise import Method
-from blur.batch import summarise
+from blur.report import summarise
 from blur.decode import DEFAULT_MAX_PIXELS
 from blur.errors import BlurError, InvalidSetting
 from blur.regions import DEFAULT_PADDING, Shape

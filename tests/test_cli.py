@@ -200,7 +200,7 @@ def test_files_that_are_not_photos_are_counted_and_listed_in_the_report(photos, 
 def test_videos_in_other_formats_are_counted_as_videos_not_read(tmp_path, name):
     (tmp_path / name).write_bytes(b"not read")
     _, _, err = run(str(tmp_path))
-    assert "Not read: 1 video in a format not read: convert it to MP4" in err, err
+    assert f"Not read: 1 video in a format not read ({tmp_path / name}): convert it to MP4" in err, err
     code, out, _ = run(str(tmp_path / name))
     assert code == ExitStatus.SOME_FAILED and "a video in a format this tool does not read" in out, out
 

@@ -16,7 +16,9 @@ import numpy as np
 import pytest
 
 from blur.anonymise import anonymise
-from blur.batch import Status, plan_jobs, run_batch
+from blur.batch import run_batch
+from blur.jobs import plan_jobs
+from blur.report import Status
 from blur.regions import regions_from_detections
 from blur.detect import Detection, load_detector
 from blur.errors import InvalidSetting, UnreadableVideo, VerificationFailed, VideoTooLong

@@ -12,7 +12,8 @@ import av
 import numpy as np
 import pytest
 
-from blur.batch import Status, plan_jobs
+from blur.jobs import plan_jobs
+from blur.report import Status
 from blur.errors import UnreadableVideo
 from blur.pipeline import Settings
 from blur.video import VideoSettings, anonymise_video_file

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from blur.batch import Status
+from blur.report import Status
 from blur.watch import REPORT_NAME, STATE_NAME, Fingerprint, SettleTracker, is_candidate, records_folder, watch_folder
 from conftest import unlinked_size
 from video_helpers import moving_face_frames, write_video

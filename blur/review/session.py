@@ -24,8 +24,8 @@ import numpy as np
 from PIL import Image
 
 from ..anonymise import Method, anonymise
-from ..batch import Job, plan_jobs
-from ..kinds import Kind, kind_of
+from ..jobs import Job, plan_jobs
+from ..kinds import Kind
 from ..check import find_metadata
 from ..check.faces import Maybe, second_opinion
 from ..decode import decode_photo, max_file_bytes, read_file
@@ -219,7 +219,7 @@ class ReviewSession:
         self._previewing = threading.Lock()  # one preview at a time: many requests queue, not multiply
         self._wanted: int | None = None
         jobs = [job for job in plan_jobs(paths, output_dir, random_names=random_names)
-                if kind_of(job.source) is not Kind.VIDEO]  # videos are not reviewed: `blur check` them
+                if job.kind is not Kind.VIDEO]  # videos are not reviewed: `blur check` them
         self.photos = [_photo_for(i, job, settings) for i, job in enumerate(jobs)]
 
     # --- analysis -------------------------------------------------------------------------------
