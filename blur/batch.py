@@ -16,7 +16,7 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Protocol
+from typing import Callable, Iterable, Iterator
 
 from .detect import Detector
 from .encode import remove_stale_temporaries
@@ -26,18 +26,13 @@ from .jobs import Job
 from .kinds import Kind
 from .pipeline import Settings, anonymise_file
 from .report import Outcome, Status, describe_processing, face_records, people_seen
+from .stop import StopRequest
 from .video.pipeline import Progress, Stopped, VideoSettings, anonymise_video_file, describe_video_processing
 
 DEFAULT_WORKERS = 1
 """Photos at a time, by default: one process, whose detector runs on every core. On the 2-core test
 machine one process did 12-MP photos 1.6-1.7 times as fast as two processes of one thread each
 (benchmarks/throughput.py): inference already uses every core, and two copies only compete."""
-
-
-class StopRequest(Protocol):
-    """Asks a batch to stop: a `threading.Event`, or any flag with `is_set` (set from a signal handler)."""
-
-    def is_set(self) -> bool: ...
 
 
 def run_job(
@@ -105,7 +100,7 @@ def run_video_job(
         result = anonymise_video_file(
             job.source, job.destination, settings, overwrite=overwrite, detector=detector,
             progress=(lambda p: progress(job.source, p)) if progress else None,
-            stop=stop.is_set if stop is not None else None,
+            stop=stop,
         )
     except Stopped:
         return None

@@ -25,7 +25,7 @@ import uuid
 from pathlib import Path
 from typing import Iterator
 
-from .batch import StopRequest, run_job
+from .batch import run_job
 from .decode import read_photo
 from .detect import Detector, load_detector
 from .errors import BlurError, OutputExists
@@ -33,6 +33,7 @@ from .jobs import Job
 from .kinds import Kind
 from .pipeline import Settings, find_regions
 from .report import Outcome, Status, describe_processing, face_records, people_seen
+from .stop import StopRequest
 from .video.pipeline import VideoSettings, describe_video_processing
 from .video.split import SEGMENT_SECONDS, RangeResult, TimeRange, anonymise_time_range, join_segments, plan_time_ranges
 

@@ -21,7 +21,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Protocol
+from typing import Callable, Iterator
 
 from .batch import run_job
 from .detect import Detector
@@ -32,6 +32,7 @@ from .kinds import READ_KINDS, kind_of
 from .names import key_folder
 from .pipeline import Settings
 from .report import Outcome, Status, write_report
+from .stop import StopRequest
 from .video import VideoSettings
 
 STATE_NAME = ".blur-watch-state.json"
@@ -136,14 +137,6 @@ class WatchState:
         return [Outcome.from_record(entry["record"]) for entry in self.entries.values()]
 
 
-class StopFlag(Protocol):
-    """What stops `watch_folder`: a `threading.Event`, or any flag with the same two methods."""
-
-    def is_set(self) -> bool: ...
-
-    def wait(self, timeout: float) -> bool: ...
-
-
 def watch_folder(
     in_dir: str | Path,
     out_dir: str | Path,
@@ -153,7 +146,7 @@ def watch_folder(
     interval: float = DEFAULT_INTERVAL,
     random_names: bool = False,
     report: str | Path | None = None,
-    stop: StopFlag | None = None,
+    stop: StopRequest | None = None,
     video: VideoSettings | None = None,
 ) -> Iterator[Outcome]:
     """Outcomes of the photos and videos that arrive in `in_dir`, each processed once, until `stop` is set.

@@ -9,6 +9,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import av
@@ -316,10 +317,10 @@ def test_ctrl_c_in_the_middle_of_a_video_leaves_no_file(tmp_path):
 
 def test_a_stop_request_drops_the_video_in_progress(tmp_path):
     source = write_video(tmp_path / "clip.mp4", moving_face_frames(30)[0])
-    frames_seen = []
+    stop = threading.Event()
     with pytest.raises(Stopped):
         anonymise_video_file(source, tmp_path / "clip.blurred.mp4", detector=Fixed(),
-                             stop=lambda: len(frames_seen) > 3, progress=lambda p: frames_seen.append(p.frames))
+                             stop=stop, progress=lambda p: p.frames > 3 and stop.set())
     assert leftovers(tmp_path, {"clip.mp4"}) == []
 
 
