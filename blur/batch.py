@@ -258,7 +258,7 @@ def _start_worker(settings: Settings, workers: int) -> None:
     threads = max(1, (os.cpu_count() or 1) // workers)
     cv2.setNumThreads(threads)
     _worker_settings = settings
-    _worker_detector = settings.load_detector(threads)
+    _worker_detector = settings.open_detector(threads)
 
 
 def _worker_job(job: Job, overwrite: bool) -> Outcome:

@@ -27,7 +27,7 @@ from typing import Iterator
 
 from .batch import run_job
 from .decode import read_photo
-from .detect import Detector, load_detector
+from .detect import Detector
 from .errors import BlurError, OutputExists
 from .jobs import Job
 from .kinds import Kind
@@ -287,8 +287,7 @@ def _detector_for(settings: Settings) -> Detector:
 
         threads = max(1, (os.cpu_count() or 1) // _threads_of_this_worker())
         cv2.setNumThreads(threads)
-        build = getattr(load_detector, "__wrapped__", load_detector)  # bypass the per-process cache
-        detectors[settings] = build(settings.detector, **settings.detector_options, threads=threads)
+        detectors[settings] = settings.open_detector(threads)
     return detectors[settings]
 
 

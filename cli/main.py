@@ -286,8 +286,8 @@ def anonymise_paths(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
 
 def _looked_for(settings: Settings) -> str:
     """What the detector looked for, so a bound a person chose (--min-face, --fast) is never silent."""
-    described = getattr(settings.load_detector(), "describe", dict)()
-    return f" (faces looked for from {described['min_face']:g} px tall)" if "min_face" in described else ""
+    used = DETECTORS[settings.detector].resolve(**settings.detector_options)
+    return f" (faces looked for from {used['min_face']:g} px tall)" if "min_face" in used else ""
 
 
 def _counts_line(counts: dict[str, int], photos: bool = True, videos: bool = False) -> str:
