@@ -17,6 +17,7 @@ import logging
 import os
 import stat
 import struct
+import threading
 import warnings
 import zlib
 from contextlib import contextmanager
@@ -112,7 +113,7 @@ def read_file(path: str | Path, *, max_bytes: int) -> bytes:
             if len(data) > max_bytes or info.st_size > max_bytes:
                 raise ImageTooLarge(
                     f"the file is over {max_bytes / 1e6:.0f} MB, more than any photo within the pixel limit; "
-                    "raise --max-megapixels if you trust it"
+                    "raise the pixel limit if you trust it"
                 )
             return data
     except PermissionError:
@@ -160,7 +161,7 @@ def decode_photo(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
         except Image.DecompressionBombError:  # Pillow's check, set to our limit, ran inside a parser
             raise ImageTooLarge(
                 f"the image has more pixels than the limit of {max_pixels / 1e6:g} megapixels; "
-                "raise it with --max-megapixels if this machine has the memory"
+                "raise the pixel limit if this machine has the memory"
             ) from None
         except UnidentifiedImageError:
             raise UnreadableImage(f"not a photo in a supported format ({FORMATS_READ})") from None
@@ -202,21 +203,28 @@ def _oversized_png_chunk(data: bytes) -> str:
             "save the photo again without it")
 
 
+_PIXEL_LIMIT = threading.RLock()
+"""Held while Pillow's process-wide pixel limit is ours (see `pillow_pixel_limit`)."""
+
+
 @contextmanager
 def pillow_pixel_limit(max_pixels: int) -> Iterator[None]:
     """Make Pillow's own bomb check refuse exactly above `max_pixels` while the block runs.
 
     Pillow refuses above twice Image.MAX_IMAGE_PIXELS (about 179 MP by default), partly inside
     its parsers, before a WebP decoder allocates its canvas. Left alone it would refuse photos a
-    person allowed with --max-megapixels; switched off, a WebP could allocate before our check.
-    (A process-wide setting: concurrent threads with different limits may see each other's.)
+    person allowed; switched off, a WebP could allocate before our check. Pillow has only this one
+    process-wide limit, so the block holds a lock: every image this library opens with Pillow is
+    opened inside such a block, and a thread (the review's analyser, an export, a cluster worker's
+    other thread) never decodes under another's limit, nor leaves its own behind.
     """
-    previous = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = max(1, max_pixels // 2)
-    try:
-        yield
-    finally:
-        Image.MAX_IMAGE_PIXELS = previous
+    with _PIXEL_LIMIT:
+        previous = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = max(1, max_pixels // 2)
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = previous
 
 
 def _ignore_xmp_orientation(image: Image.Image) -> None:
@@ -234,7 +242,7 @@ def _check_size(size: tuple[int, int], max_pixels: int) -> None:
     if width * height > max_pixels:
         raise ImageTooLarge(
             f"the image is {width}×{height} pixels, more than the limit of {max_pixels / 1e6:g} megapixels; "
-            "raise it with --max-megapixels if this machine has the memory"
+            "raise the pixel limit if this machine has the memory"
         )
 
 

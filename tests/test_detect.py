@@ -346,6 +346,25 @@ def test_the_detector_never_uses_the_network_nor_leaves_an_id_on_disk(tmp_path, 
         assert not used
 
 
+def test_keeping_the_telemetry_out_leaves_the_rest_of_the_process_as_it_was():
+    """The telemetry package is unimportable only while OpenVINO is first imported: the process's
+    modules are left as they were, and OpenVINO keeps its stub that sends nothing."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from blur.detect.engines import import_openvino\n"
+        "import_openvino()\n"
+        "assert 'openvino_telemetry' not in sys.modules\n"
+        "import openvino_telemetry\n"
+        "from openvino.tools.ovc import telemetry_utils\n"
+        "assert telemetry_utils.tm.__name__.endswith('telemetry_stub'), telemetry_utils.tm\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
 def test_blur_precision_f32_is_honoured_and_reported(monkeypatch, face_pixels):
     monkeypatch.setenv("BLUR_PRECISION", "f32")
     detector = CenterFace()

@@ -28,7 +28,7 @@ from ..jobs import Job, plan_jobs
 from ..kinds import Kind
 from ..check import find_metadata
 from ..check.faces import Maybe, second_opinion
-from ..decode import decode_photo, max_file_bytes, read_file
+from ..decode import decode_photo, max_file_bytes, pillow_pixel_limit, read_file
 from ..detect import Detector
 from ..errors import BlurError, OutputError
 from ..pipeline import Settings, anonymise_file, find_regions
@@ -320,7 +320,7 @@ class ReviewSession:
                 view, method, shape = photo.view, photo.method, photo.shape
                 scale = photo.view_width / photo.width
                 regions = [_scaled(r.region, scale) for r in photo.regions if not r.keep]
-            with Image.open(io.BytesIO(view)) as image:
+            with pillow_pixel_limit(2 * photo.view_width * photo.view_height), Image.open(io.BytesIO(view)) as image:
                 pixels = np.asarray(image.convert("RGB"))
             return _jpeg(anonymise(pixels, regions, method, shape))
 
