@@ -71,7 +71,7 @@ def run_job(
     except BlurError as exc:
         return outcome(Status.FAILED, str(exc))
     except MemoryError:
-        return outcome(Status.FAILED, "ran out of memory; lower --workers or --max-megapixels")
+        return outcome(Status.FAILED, "ran out of memory; run fewer photos at a time or lower the pixel limit")
     except Exception as exc:  # fail closed: an unexpected error still means no output for this file
         return outcome(Status.FAILED, f"unexpected error ({type(exc).__name__}: {exc})")
     done = outcome(Status.DONE, None, result.output, face_records(result.regions))
@@ -109,7 +109,7 @@ def run_video_job(
     except BlurError as exc:
         return failed(str(exc))
     except MemoryError:
-        return failed("ran out of memory; lower --workers or the video limits")
+        return failed("ran out of memory; lower the video limits")
     except Exception as exc:  # fail closed: an unexpected error still means no output for this file
         return failed(f"unexpected error ({type(exc).__name__}: {exc})")
     done = Outcome(job.source, result.output, Status.DONE, result.faces, method, None, time.perf_counter() - started)
