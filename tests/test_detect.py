@@ -383,7 +383,8 @@ def test_a_precision_that_is_not_on_the_list_is_refused(monkeypatch, value):
 
 
 def test_an_unknown_precision_is_a_usage_error_before_any_photo(monkeypatch, tmp_path, face_pixels, capsys):
-    from blur_cli.main import ExitStatus, main
+    from blur_cli.main import main
+    from blur_cli.options import ExitStatus
 
     Image.fromarray(face_pixels).save(tmp_path / "face.jpg")
     monkeypatch.setenv("BLUR_PRECISION", "half")
