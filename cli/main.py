@@ -27,8 +27,8 @@ from blur.video import VideoSettings
 from .lines import (VideoProgress, counts_line, geometry_note, not_read_note, outcome_line, print_line, printable,
                     progress_bar)
 from .options import (ArgumentParser, ExitStatus, SignalStop, add_output_arguments, add_report_argument,
-                      add_settings_arguments, install_handlers, missing_paths, not_a_folder, parse, positive_int,
-                      report_location_problem, settings_from, video_settings_from)
+                      add_settings_arguments, install_handlers, positive_int, read_arguments, report_location_problem,
+                      video_settings_from)
 
 SUBCOMMANDS_HELP = """\
 other commands (each has its own --help):
@@ -98,18 +98,10 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr
 
 def anonymise_paths(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
     """`blur PATH...`: anonymise photos and folders."""
-    args = parse(build_parser(), argv)
-    if isinstance(args, int):
-        return args
-    try:
-        settings = settings_from(args)
-    except InvalidSetting as exc:
-        print(f"blur: {exc}", file=stderr)
-        return ExitStatus.USAGE
-    mistake = missing_paths(args.paths) or not_a_folder(args.output, "-o")
-    if mistake:
-        print(f"blur: {mistake}", file=stderr)
-        return ExitStatus.USAGE
+    read = read_arguments(build_parser(), argv, stderr)
+    if isinstance(read, int):
+        return read
+    args, settings = read
     problem = report_location_problem(args.report, args.output)
     if problem and args.random_names:
         print(f"blur: {problem}; with --random-names it would link every random name to its original, "

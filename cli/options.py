@@ -16,7 +16,7 @@ import threading
 import time
 from enum import IntEnum
 from pathlib import Path
-from typing import Callable, NoReturn, Sequence
+from typing import Callable, NoReturn, Sequence, TextIO
 
 from blur.anonymise import Method
 from blur.decode import DEFAULT_MAX_PIXELS
@@ -54,6 +54,26 @@ def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespac
         return parser.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
+
+
+def read_arguments(parser: argparse.ArgumentParser, argv: list[str], stderr: TextIO,
+                   *, paths: bool = True) -> tuple[argparse.Namespace, Settings] | int:
+    """The arguments and the Settings they choose, or the exit status when there is nothing to do:
+    0 after --help or --version, 2 on a usage error, said in one line. With `paths`, the paths given
+    must exist and -o must not be a file: a typo is found before any work starts."""
+    args = parse(parser, argv)
+    if isinstance(args, int):
+        return args
+    try:
+        settings = settings_from(args)
+    except InvalidSetting as exc:
+        print(f"{parser.prog}: {exc}", file=stderr)
+        return ExitStatus.USAGE
+    mistake = paths and (missing_paths(args.paths) or not_a_folder(args.output, "-o"))
+    if mistake:
+        print(f"{parser.prog}: {mistake}", file=stderr)
+        return ExitStatus.USAGE
+    return args, settings
 
 
 # --- options -------------------------------------------------------------------------------------

@@ -7,11 +7,10 @@ import logging
 import webbrowser
 from typing import TextIO
 
-from blur.errors import BlurError, InvalidSetting
+from blur.errors import BlurError
 from blur.review import ReviewServer, ReviewSession
 
-from .options import (ArgumentParser, ExitStatus, add_output_arguments, add_settings_arguments, missing_paths,
-                      not_a_folder, parse, settings_from)
+from .options import ArgumentParser, ExitStatus, add_output_arguments, add_settings_arguments, read_arguments
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,19 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def review(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
     """Serve the review page until the person presses Finish or Ctrl-C."""
-
-    args = parse(build_parser(), argv)
-    if isinstance(args, int):
-        return args
-    try:
-        settings = settings_from(args)
-    except InvalidSetting as exc:
-        print(f"blur: {exc}", file=stderr)
-        return ExitStatus.USAGE
-    mistake = missing_paths(args.paths) or not_a_folder(args.output, "-o")
-    if mistake:
-        print(f"blur review: {mistake}", file=stderr)
-        return ExitStatus.USAGE
+    read = read_arguments(build_parser(), argv, stderr)
+    if isinstance(read, int):
+        return read
+    args, settings = read
     try:
         detector = settings.open_detector()  # fail now, with one clear message, rather than on every photo
         session = ReviewSession(args.paths, settings, output_dir=args.output, random_names=args.random_names,

@@ -7,15 +7,15 @@ import signal
 from pathlib import Path
 from typing import TextIO
 
-from blur.errors import BlurError, InvalidSetting
+from blur.errors import BlurError
 from blur.report import summarise
 from blur.watch import (DEFAULT_INTERVAL, DEFAULT_SETTLE, REPORT_NAME, STATE_NAME, folders_problem, records_folder,
                         watch_folder)
 
 from .lines import geometry_note, outcome_line
 from .options import (ArgumentParser, ExitStatus, SignalStop, add_output_arguments, add_report_argument,
-                      add_settings_arguments, install_handlers, missing_paths, parse, positive_float,
-                      report_location_problem, settings_from, video_settings_from)
+                      add_settings_arguments, install_handlers, missing_paths, positive_float, read_arguments,
+                      report_location_problem, video_settings_from)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,15 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def watch_command(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
     """Run `blur watch` until Ctrl-C (exit 130) or SIGTERM (exit 0)."""
-    args = parse(build_parser(), argv)
-    if isinstance(args, int):
-        return args
-    try:
-        settings = settings_from(args)
-        video = video_settings_from(args, settings)
-    except InvalidSetting as exc:
-        print(f"blur watch: {exc}", file=stderr)
-        return ExitStatus.USAGE
+    read = read_arguments(build_parser(), argv, stderr, paths=False)
+    if isinstance(read, int):
+        return read
+    args, settings = read
+    video = video_settings_from(args, settings)
     mistake = missing_paths([args.input]) or folders_problem(Path(args.input), Path(args.output))
     if mistake:
         print(f"blur watch: {mistake}", file=stderr)
