@@ -45,7 +45,7 @@ _TEMPORARY_SUFFIXES = (".part", ".partial", ".crdownload", ".download", ".tmp", 
 
 
 @dataclass(frozen=True)
-class Fingerprint:
+class SizeAndTime:
     """What changes while a file is being written."""
 
     size: int
@@ -62,8 +62,8 @@ def is_candidate(relative: Path) -> bool:
     return kind_of(relative) in READ_KINDS and not relative.stem.endswith(OUTPUT_TAG)
 
 
-def scan(folder: Path, skip: Path | None = None) -> dict[Path, Fingerprint]:
-    """Fingerprints of the candidate photos under `folder`, by path relative to it; `skip` is not entered."""
+def scan(folder: Path, skip: Path | None = None) -> dict[Path, SizeAndTime]:
+    """The size and time of each candidate file under `folder`, by path relative to it; `skip` is not entered."""
     found = {}
     skip = skip.resolve() if skip is not None else None
     for root, dirs, files in os.walk(folder):
@@ -77,25 +77,25 @@ def scan(folder: Path, skip: Path | None = None) -> dict[Path, Fingerprint]:
                 status = (root_path / name).stat()
             except OSError:  # removed or renamed between listing and stat
                 continue
-            found[relative] = Fingerprint(status.st_size, status.st_mtime_ns)
+            found[relative] = SizeAndTime(status.st_size, status.st_mtime_ns)
     return found
 
 
 class SettleTracker:
-    """Tells which files have kept the same fingerprint for `settle` seconds."""
+    """Tells which files have kept the same size and time for `settle` seconds."""
 
     def __init__(self, settle: float, clock: Callable[[], float] = time.monotonic):
         self.settle = settle
         self.clock = clock
-        self._since: dict[Path, tuple[Fingerprint, float]] = {}
+        self._since: dict[Path, tuple[SizeAndTime, float]] = {}
 
-    def settled(self, seen: dict[Path, Fingerprint]) -> list[Path]:
+    def settled(self, seen: dict[Path, SizeAndTime]) -> list[Path]:
         """Update with one scan; return the files unchanged for at least `settle` seconds, sorted."""
         now = self.clock()
         since = {}
-        for path, fingerprint in seen.items():
+        for path, current in seen.items():
             previous = self._since.get(path)
-            since[path] = previous if previous and previous[0] == fingerprint else (fingerprint, now)
+            since[path] = previous if previous and previous[0] == current else (current, now)
         self._since = since
         return sorted(path for path, (_, changed) in since.items() if now - changed >= self.settle)
 
@@ -119,16 +119,16 @@ class WatchState:
         self.entries = {path: entry for path, entry in saved.get("files", {}).items()
                         if entry["record"]["status"] != Status.FAILED.value}
 
-    def handled(self, relative: Path, fingerprint: Fingerprint) -> bool:
+    def handled(self, relative: Path, seen: SizeAndTime) -> bool:
         entry = self.entries.get(relative.as_posix())
-        return entry is not None and (entry["size"], entry["mtime_ns"]) == (fingerprint.size, fingerprint.mtime_ns)
+        return entry is not None and (entry["size"], entry["mtime_ns"]) == (seen.size, seen.mtime_ns)
 
     def seen_before(self, relative: Path) -> bool:
         return relative.as_posix() in self.entries
 
-    def record(self, relative: Path, fingerprint: Fingerprint, outcome: Outcome) -> None:
+    def record(self, relative: Path, seen: SizeAndTime, outcome: Outcome) -> None:
         self.entries[relative.as_posix()] = {
-            "size": fingerprint.size, "mtime_ns": fingerprint.mtime_ns, "record": outcome.record(),
+            "size": seen.size, "mtime_ns": seen.mtime_ns, "record": outcome.record(),
         }
         data = json.dumps({"version": 1, "files": self.entries}, indent=1, ensure_ascii=False)
         write_atomically(data.encode("utf-8", "surrogateescape"), self.path, overwrite=True, private=True)
@@ -176,8 +176,8 @@ def watch_folder(
             if stop.is_set():
                 break
             source = in_dir / relative
-            fingerprint = _fingerprint(source)
-            if fingerprint is None or state.handled(relative, fingerprint):
+            seen = _size_and_time(source)
+            if seen is None or state.handled(relative, seen):
                 continue
             detector = detector or settings.load_detector()
             if leads_outside(source, in_dir):  # not read at all: not even its name's format
@@ -192,7 +192,7 @@ def watch_folder(
                               video=video)
             if outcome is None:  # stopped in the middle of a video: nothing of it written, retried next time
                 return
-            state.record(relative, fingerprint, outcome)
+            state.record(relative, seen, outcome)
             write_report(state.outcomes(), report)
             yield outcome
         stop.wait(interval)
@@ -216,9 +216,9 @@ def records_folder(out_dir: str | Path) -> Path:
     return key_folder() / "watch" / digest
 
 
-def _fingerprint(path: Path) -> Fingerprint | None:
+def _size_and_time(path: Path) -> SizeAndTime | None:
     try:
         status = path.stat()
     except OSError:
         return None
-    return Fingerprint(status.st_size, status.st_mtime_ns)
+    return SizeAndTime(status.st_size, status.st_mtime_ns)

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from blur.report import Status
-from blur.watch import REPORT_NAME, STATE_NAME, Fingerprint, SettleTracker, is_candidate, records_folder, watch_folder
+from blur.watch import REPORT_NAME, STATE_NAME, SizeAndTime, SettleTracker, is_candidate, records_folder, watch_folder
 from conftest import unlinked_size
 from video_helpers import moving_face_frames, write_video
 
@@ -222,10 +222,10 @@ def test_a_file_is_settled_only_after_it_stops_changing():
     growing = Path("a.jpg")
     for second, size in enumerate([10, 20, 30, 30, 30]):
         now[0] = float(second)
-        ready = tracker.settled({growing: Fingerprint(size, 1000 + size)})
+        ready = tracker.settled({growing: SizeAndTime(size, 1000 + size)})
         assert ready == ([growing] if second == 4 else [])
     now[0] = 5.0
-    assert tracker.settled({growing: Fingerprint(40, 1040)}) == []  # changed again: wait again
+    assert tracker.settled({growing: SizeAndTime(40, 1040)}) == []  # changed again: wait again
     assert tracker.settled({}) == []
 
 

@@ -25,7 +25,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from ..anonymise import anonymise, fresh_rng
-from ..detect import Detector
+from ..detect import Detection, Detector
 from ..encode import atomic_output
 from ..errors import InvalidSetting, OutputError, OutputExists, UnreadableVideo
 from ..pipeline import Settings, _same_file
@@ -312,20 +312,10 @@ def frame_regions(boxes: np.ndarray, height: int, width: int, padding: float) ->
     """The padded, snapped regions to destroy for N×5 boxes (x0, y0, x1, y1, score) in a frame."""
     regions = []
     for x0, y0, x1, y1, score in boxes:
-        region = snapped(pad_detection(_Box(x0, y0, x1, y1, score), padding))
+        region = snapped(pad_detection(Detection(x0, y0, x1, y1, score, "video"), padding))
         if region.x1 > 0 and region.y1 > 0 and region.x0 < width and region.y0 < height:
             regions.append(region)
     return regions
-
-
-@dataclass(frozen=True)
-class _Box:
-    x0: float
-    y0: float
-    x1: float
-    y1: float
-    score: float
-    source: str = "video"
 
 
 def _prefetched(items: Iterator, ahead: int) -> Iterator:
