@@ -1,4 +1,4 @@
-"""The most work one review request may ask for, within the server's bounds (blur.review.session).
+"""The most work one review request may ask for, within the server's bounds (blur.review.photos).
 
     .venv/bin/python benchmarks/review_bounds.py [--megapixels 12]
 
@@ -18,7 +18,8 @@ import numpy as np
 
 from blur.anonymise import Method, anonymise
 from blur.regions import Region, Shape
-from blur.review.session import MAX_COVER, MAX_REGIONS, VIEW_LONG_SIDE
+from blur.review.photos import MAX_COVER, MAX_REGIONS
+from blur.review.session import VIEW_LONG_SIDE
 
 
 def worst_cases(height: int, width: int) -> dict[str, list[Region]]:

@@ -17,7 +17,7 @@ from blur.decode import read_photo
 from blur.pipeline import Settings
 from blur.review import ReviewServer, ReviewSession
 from blur.review.requests import MAX_BODY_BYTES, BadRequest, json_depth, parse_json
-from blur.review.session import MAX_COVER, MAX_REGIONS, RegionEdit, reviewed_regions
+from blur.review.photos import MAX_COVER, MAX_REGIONS, RegionEdit, reviewed_regions
 from review_helpers import call, call_json, changed_mask, face_png, start_server
 
 
