@@ -28,7 +28,7 @@ from .lines import (VideoProgress, counts_line, geometry_note, not_read_note, ou
                     progress_bar)
 from .options import (ArgumentParser, ExitStatus, SignalStop, add_output_arguments, add_report_argument,
                       add_settings_arguments, install_handlers, positive_int, read_arguments, report_location_problem,
-                      video_settings_from)
+                      say_from_handler, video_settings_from)
 
 SUBCOMMANDS_HELP = """\
 other commands (each has its own --help):
@@ -129,9 +129,8 @@ def anonymise_paths(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
 
     def request_stop(signum, frame):
         if not stop.is_set():
-            print("\nblur: stopping after the photos in progress (each is written whole or not at all; "
-                  "a video in progress is dropped) ...",
-                  file=stderr, flush=True)
+            say_from_handler(stderr, "\nblur: stopping after the photos in progress (each is written whole or not "
+                                     "at all; a video in progress is dropped) ...")
         stop.set()
 
     previous = install_handlers({signal.SIGINT: request_stop})

@@ -254,6 +254,15 @@ class SignalStop:
         return self.requested
 
 
+def say_from_handler(stream: TextIO, line: str) -> None:
+    """Print `line` from a signal handler: at once, and never a crash if the handler interrupted a
+    write to the same stream (a buffered stream refuses a write inside its own write)."""
+    try:
+        print(line, file=stream, flush=True)
+    except RuntimeError:
+        pass
+
+
 def install_handlers(handlers: dict) -> dict:
     """Install signal handlers (only possible in the main thread); return the ones replaced."""
     if threading.current_thread() is not threading.main_thread():

@@ -15,7 +15,7 @@ from blur.watch import (DEFAULT_INTERVAL, DEFAULT_SETTLE, REPORT_NAME, STATE_NAM
 from .lines import geometry_note, outcome_line
 from .options import (ArgumentParser, ExitStatus, SignalStop, add_output_arguments, add_report_argument,
                       add_settings_arguments, install_handlers, missing_paths, positive_float, read_arguments,
-                      report_location_problem, video_settings_from)
+                      report_location_problem, say_from_handler, video_settings_from)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,6 +65,9 @@ def watch_command(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
     def request_stop(signum, frame):
         if stop.is_set() and signum == signal.SIGINT and working:
             raise KeyboardInterrupt  # a second Ctrl-C: abandon the current photo (its write is atomic)
+        if not stop.is_set():
+            again = "; Ctrl-C again to stop at once" if signum == signal.SIGINT and working else ""
+            say_from_handler(stderr, f"blur watch: stopping after the file in progress{again} ...")
         received.append(signum)
         stop.set()
 

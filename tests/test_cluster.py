@@ -12,14 +12,16 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-pytest.importorskip("distributed", reason="needs the cluster extra: pip install -e '.[cluster]'")
+from conftest import require_module
 
-from blur.jobs import plan_jobs
-from blur.report import Status
-from blur.cluster import run_job_on_worker, run_on_cluster
-from blur.fingerprint import EXTRA_CROP, most_moved
-from blur.pipeline import Settings, anonymise_file
-from blur_cli.main import main
+require_module("distributed", "the cluster extra: pip install -e '.[cluster]'")
+
+from blur.cluster import run_job_on_worker, run_on_cluster  # noqa: E402
+from blur.fingerprint import EXTRA_CROP, most_moved  # noqa: E402
+from blur.jobs import plan_jobs  # noqa: E402
+from blur.pipeline import Settings, anonymise_file  # noqa: E402
+from blur.report import Status  # noqa: E402
+from blur_cli.main import main  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
 from cluster_helpers import local_dask_cluster  # noqa: E402

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-pytest.importorskip("pywt", reason="the attack needs PyWavelets (the test extra)")
+from conftest import require_module
+
+require_module("pywt", "the attack needs PyWavelets, in the test extra: pip install -e '.[test]'")
 
 from benchmarks.camera_link import MATCH, Matcher, estimate_fingerprint, psnr  # noqa: E402
 from blur import Region, Settings, anonymise_file  # noqa: E402
