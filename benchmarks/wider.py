@@ -144,7 +144,8 @@ def tool_child(inputs: Path, outputs: Path, report: Path, blur_args: list[str]) 
     from blur.batch import run_batch
     from blur.jobs import plan_jobs
     from blur.report import Status
-    from cli.main import build_parser, settings_from
+    from blur_cli.main import build_parser
+    from blur_cli.options import settings_from
 
     seeds = itertools.count(SEED)
     anonymise.fresh_rng = lambda: np.random.default_rng(next(seeds))
