@@ -39,7 +39,8 @@ sys.path.insert(0, str(ROOT))
 
 from blur.anonymise import GRID, Method  # noqa: E402
 from blur.detect import Detection  # noqa: E402
-from blur.encode import OUTPUT_FORMATS, encode_image  # noqa: E402
+from blur.encode import encode_image  # noqa: E402
+from blur.formats import OUTPUT_FORMATS  # noqa: E402
 from blur.pipeline import Settings, anonymise_image  # noqa: E402
 from blur.regions import DEFAULT_PADDING, Region, Shape, pad_detection, region_mask  # noqa: E402
 

@@ -1,11 +1,13 @@
-"""The most work one review request may ask for, within the server's bounds (blur.review.session).
+"""The most work one review request may ask for, within the server's bounds (blur.review.photos).
 
     .venv/bin/python benchmarks/review_bounds.py [--megapixels 12]
 
 Times, on random pixels, the preview (on the 1600-px display copy) and the export's anonymise step
 (at full resolution) for the two worst cases the bounds allow: MAX_COVER boxes each covering the
-whole photo, and MAX_REGIONS small boxes; mosaic and solid. Prints wall-clock and CPU seconds (the
-CPU figure is the work itself, whatever else the machine runs). Nothing is written to disk.
+whole photo, and MAX_REGIONS small boxes; mosaic and solid. Then the check that refuses nesting
+before any JSON parser runs, on the largest bodies read (MAX_BODY_BYTES): it stays linear. Prints
+wall-clock and CPU seconds (the CPU figure is the work itself, whatever else the machine runs).
+Nothing is written to disk.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ import numpy as np
 
 from blur.anonymise import Method, anonymise
 from blur.regions import Region, Shape
-from blur.review.session import MAX_COVER, MAX_REGIONS, VIEW_LONG_SIDE
+from blur.review.photos import MAX_COVER, MAX_REGIONS
+from blur.review.requests import MAX_BODY_BYTES, json_depth
+from blur.review.session import VIEW_LONG_SIDE
 
 
 def worst_cases(height: int, width: int) -> dict[str, list[Region]]:
@@ -52,6 +56,11 @@ def main() -> None:
             for method in Method:
                 wall, cpu = seconds(pixels, regions, method)
                 print(f"{label:8} {w}×{h}  {case:28} {method.value:7} {wall:6.2f} s wall {cpu:6.2f} s CPU", flush=True)
+    for case, body in (("brackets", b"[" * MAX_BODY_BYTES), ("unterminated strings", b'"\\"' * (MAX_BODY_BYTES // 3))):
+        wall, cpu = time.perf_counter(), time.process_time()
+        json_depth(body)
+        print(f"nesting  {len(body) / 1e6:.1f} MB of {case:22} {time.perf_counter() - wall:6.2f} s wall "
+              f"{time.process_time() - cpu:6.2f} s CPU", flush=True)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.wider import build_composites  # noqa: E402
 from blur.detect.centerface import CANDIDATE_THRESHOLD, PARTIAL_SHARE, SUPPORT, TEXTURE, TEXTURE_CELL, CenterFace  # noqa: E402
-from blur.detect.fusion import _iou, fuse_views  # noqa: E402
+from blur.detect.fusion import fuse_views, iou_rows  # noqa: E402
 from blur.detect.views import (Areas, chosen_tiles, detect_in_views, level_pixels, merge_boxes,  # noqa: E402
                                textured_areas, view_windows)
 
@@ -139,7 +139,7 @@ def main() -> int:
                 others += sum(level_pixels(shape, scale, pyramid) for scale in scales[2:])
                 fused = fuse_views([v[v[:, 4] >= CANDIDATE_THRESHOLD] for v in [finest, *coarse]], SUPPORT)
                 fused = fused[detector.clears(fused)]
-                found = np.array([len(fused) and (_iou(np.repeat(face[None], len(fused), 0), fused[:, :4].astype(float)) >= 0.3).any()
+                found = np.array([len(fused) and (iou_rows(np.repeat(face[None], len(fused), 0), fused[:, :4].astype(float)) >= 0.3).any()
                                   for face in faces], bool)
                 heights = faces[:, 3] - faces[:, 1]
                 for i, (low, high) in enumerate(BINS):

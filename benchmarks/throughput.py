@@ -30,7 +30,9 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from blur.batch import Status, plan_jobs, run_batch  # noqa: E402
+from blur.batch import run_batch  # noqa: E402
+from blur.jobs import plan_jobs  # noqa: E402
+from blur.report import Status  # noqa: E402
 from blur.pipeline import Settings  # noqa: E402
 
 SIZE = (4032, 3024)  # 12.2 megapixels, a phone camera's 4:3 photo

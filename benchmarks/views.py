@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from blur.detect.centerface import CenterFace  # noqa: E402
-from blur.detect.fusion import _iou  # noqa: E402
+from blur.detect.fusion import iou_rows  # noqa: E402
 from blur.detect.views import view_windows  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "wider-native-dev"
@@ -67,7 +67,7 @@ def main() -> int:
                 row = np.searchsorted(BINS, height, "right") - 1
                 if not 0 <= row < len(BINS) - 1:
                     continue
-                overlap = _iou(np.repeat(face[None], len(boxes), 0), boxes[:, :4]) >= 0.3 if len(boxes) else []
+                overlap = iou_rows(np.repeat(face[None], len(boxes), 0), boxes[:, :4]) >= 0.3 if len(boxes) else []
                 best = boxes[overlap, 4].max() if np.any(overlap) else 0.0
                 counts[row, 0] += 1
                 counts[row, 1:] += [best >= s for s in SCORES]

@@ -141,8 +141,11 @@ def tool_child(inputs: Path, outputs: Path, report: Path, blur_args: list[str]) 
     import itertools
 
     import blur.anonymise as anonymise
-    from blur.batch import Status, plan_jobs, run_batch
-    from cli.main import build_parser, settings_from
+    from blur.batch import run_batch
+    from blur.jobs import plan_jobs
+    from blur.report import Status
+    from blur_cli.main import build_parser
+    from blur_cli.options import settings_from
 
     seeds = itertools.count(SEED)
     anonymise.fresh_rng = lambda: np.random.default_rng(next(seeds))

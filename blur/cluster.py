@@ -17,6 +17,7 @@ Needs the optional extra: pip install 'soft-focus[cluster]' (on the client and o
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
@@ -24,13 +25,15 @@ import uuid
 from pathlib import Path
 from typing import Iterator
 
-from .batch import Job, Outcome, Status, StopRequest, describe_processing, people_seen, run_job
+from .batch import run_job
 from .decode import read_photo
-from .detect import Detector, load_detector
-from .encode import OUTPUT_FORMATS
+from .detect import Detector
 from .errors import BlurError, OutputExists
-from .kinds import Kind, kind_of
-from .pipeline import Settings, find_regions, with_extension
+from .jobs import Job
+from .kinds import Kind
+from .pipeline import Settings, find_regions
+from .report import Outcome, Status, describe_processing, face_records, people_seen
+from .stop import StopRequest
 from .video.pipeline import VideoSettings, describe_video_processing
 from .video.split import SEGMENT_SECONDS, RangeResult, TimeRange, anonymise_time_range, join_segments, plan_time_ranges
 
@@ -69,8 +72,8 @@ def run_on_cluster(
     for job in jobs:  # planning already knows their outcome: nothing to send to the cluster
         if job.problem:
             yield run_job(job, settings)
-    videos = [job for job in jobs if not job.problem and kind_of(job.source) is Kind.VIDEO]
-    jobs = [job for job in jobs if not job.problem and kind_of(job.source) is not Kind.VIDEO]
+    videos = [job for job in jobs if not job.problem and job.kind is Kind.VIDEO]
+    jobs = [job for job in jobs if not job.problem and job.kind is not Kind.VIDEO]
     absolute = [_absolute(job) for job in jobs]
     existing = _existing_outputs(absolute)
     batch = uuid.uuid4().hex[:12]
@@ -221,17 +224,18 @@ def _connect(distributed, scheduler: str):
 
 def _absolute(job: Job) -> Job:
     """The job with absolute paths, which mean the same on every machine of the cluster."""
-    return Job(Path(os.path.abspath(job.source)), Path(os.path.abspath(job.destination)), job.problem)
+    return dataclasses.replace(job, source=Path(os.path.abspath(job.source)),
+                               destination=Path(os.path.abspath(job.destination)))
 
 
-def _existing_outputs(jobs: list[Job]) -> list[frozenset[str]]:
-    """For each job, the outputs it might write that exist before the batch starts.
+def _existing_outputs(jobs: list[Job]) -> list[bool]:
+    """For each job, whether its output (its planned name: the job decided its format) exists before
+    the batch starts.
 
     Only these are reported as skipped; an output that appears later was written by an earlier
     attempt at the same job on a worker that was then lost. One directory listing per output folder.
     """
     listings: dict[Path, frozenset[str]] = {}
-    existing = []
     for job in jobs:
         folder = job.destination.parent
         if folder not in listings:
@@ -239,27 +243,20 @@ def _existing_outputs(jobs: list[Job]) -> list[frozenset[str]]:
                 listings[folder] = frozenset(os.listdir(folder))
             except OSError:
                 listings[folder] = frozenset()
-        names = {candidate.name for candidate in _possible_outputs(job.destination)}
-        existing.append(frozenset(os.fspath(folder / name) for name in names & listings[folder]))
-    return existing
+    return [job.destination.name in listings[job.destination.parent] for job in jobs]
 
 
-def _possible_outputs(destination: Path) -> set[Path]:
-    """The planned output, and the names it takes if decoding corrects its extension."""
-    return {destination} | {with_extension(destination, output) for output in OUTPUT_FORMATS.values()}
-
-
-def run_job_on_worker(job: Job, settings: Settings, overwrite: bool, existed: frozenset[str]) -> Outcome:
+def run_job_on_worker(job: Job, settings: Settings, overwrite: bool, existed: bool) -> Outcome:
     """Run on a Dask worker: `run_job` with this thread's detector.
 
-    `existed` names the job's outputs that were there before the batch. Any other output found
-    in place was written by a lost worker's attempt at this very job: it is complete (writes are
+    `existed` says whether the job's output was there before the batch. If not, an output found in
+    place was written by a lost worker's attempt at this very job: it is complete (writes are
     atomic), so the job is done; its faces are found again (detection is deterministic) for the report,
     in the original's pixels (that attempt's random crop, blur.fingerprint, is not known and not needed).
     """
     detector = _detector_for(settings)
     outcome = run_job(job, settings, overwrite=overwrite, detector=detector)
-    if outcome.status is Status.SKIPPED and os.fspath(outcome.destination) not in existed:
+    if outcome.status is Status.SKIPPED and not existed:
         return _done_by_earlier_attempt(job, outcome, settings, detector)
     return outcome
 
@@ -270,12 +267,8 @@ def _done_by_earlier_attempt(job: Job, skipped: Outcome, settings: Settings, det
         regions = find_regions(photo.pixels, settings, detector)
     except BlurError as exc:
         return Outcome(job.source, None, Status.FAILED, [], skipped.method, str(exc), skipped.seconds)
-    faces = [
-        {"box": [r.x0, r.y0, r.x1, r.y1], "score": round(r.score, 4), "source": r.source}
-        for r in regions
-    ]
-    return Outcome(job.source, skipped.destination, Status.DONE, faces, skipped.method, None, skipped.seconds,
-                   describe_processing(settings, detector), camera_unlinked=not settings.keep_geometry)
+    return Outcome(job.source, skipped.destination, Status.DONE, face_records(regions), skipped.method, None,
+                   skipped.seconds, describe_processing(settings, detector), camera_unlinked=not settings.keep_geometry)
 
 
 _thread_state = threading.local()
@@ -294,8 +287,7 @@ def _detector_for(settings: Settings) -> Detector:
 
         threads = max(1, (os.cpu_count() or 1) // _threads_of_this_worker())
         cv2.setNumThreads(threads)
-        build = getattr(load_detector, "__wrapped__", load_detector)  # bypass the per-process cache
-        detectors[settings] = build(settings.detector, **settings.detector_options, threads=threads)
+        detectors[settings] = settings.open_detector(threads)
     return detectors[settings]
 
 

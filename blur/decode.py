@@ -17,6 +17,7 @@ import logging
 import os
 import stat
 import struct
+import threading
 import warnings
 import zlib
 from contextlib import contextmanager
@@ -25,12 +26,10 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
-import pillow_heif
 from PIL import Image, ImageCms, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from .errors import ImageTooLarge, UnreadableImage, UnsupportedImage
-
-pillow_heif.register_heif_opener()
+from .formats import FORMATS_READ, PARSERS, sniff_bytes
 
 
 def _silence_libtiff() -> None:
@@ -50,7 +49,6 @@ def _silence_libtiff() -> None:
         pass
 
 
-Image.init()  # register every Pillow plugin now, so the format allow-list below can name them
 _silence_libtiff()
 # Pillow logs some damage it then raises as an exception; without this, Python's last-resort
 # handler would print those records on stderr. An application that configures logging still sees them.
@@ -58,14 +56,6 @@ logging.getLogger("PIL").addHandler(logging.NullHandler())
 
 DEFAULT_MAX_PIXELS = 100_000_000
 """Refuse images above 100 megapixels by default: about 1.4 GB peak memory per worker (benchmarks/memory_peak.py)."""
-
-# Pillow's parsers we accept (MPO comes through the JPEG parser); everything else is refused before any parser code runs on the bytes.
-ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "BMP", "GIF", "HEIF")
-
-IMAGE_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".jpe", ".mpo", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif", ".heic", ".heif", ".hif"}
-)
-"""File name extensions of the formats above: what a folder scan picks up."""
 
 _SRGB = ImageCms.createProfile("sRGB")
 
@@ -123,7 +113,7 @@ def read_file(path: str | Path, *, max_bytes: int) -> bytes:
             if len(data) > max_bytes or info.st_size > max_bytes:
                 raise ImageTooLarge(
                     f"the file is over {max_bytes / 1e6:.0f} MB, more than any photo within the pixel limit; "
-                    "raise --max-megapixels if you trust it"
+                    "raise the pixel limit if you trust it"
                 )
             return data
     except PermissionError:
@@ -133,8 +123,8 @@ def read_file(path: str | Path, *, max_bytes: int) -> bytes:
 
 
 def sniff_format(path: str | Path) -> str | None:
-    """The accepted format the first bytes of the file at `path` announce (as Pillow would pick
-    its parser), or None if it cannot be read, is not a regular file, or is no accepted format.
+    """The parser the first bytes of the file at `path` announce (blur.formats.sniff_bytes), or None
+    if it cannot be read, is not a regular file, or is no format read.
     Cheap: it lets a batch name outputs by the real format before decoding anything."""
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):
@@ -144,15 +134,6 @@ def sniff_format(path: str | Path) -> str | None:
     except OSError:
         return None
     return sniff_bytes(prefix)
-
-
-def sniff_bytes(prefix: bytes) -> str | None:
-    """The accepted format whose parser Pillow would pick for a file starting with `prefix` (16 bytes)."""
-    for name in ACCEPTED_FORMATS:
-        accept = Image.OPEN[name][1]
-        if accept is not None and accept(prefix):
-            return name
-    return None
 
 
 def _not_a_file(mode: int) -> str:
@@ -170,7 +151,7 @@ def decode_photo(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
         # Pillow's warnings (bomb, corrupt EXIF) would only print stray lines between our messages.
         warnings.simplefilter("ignore")
         try:
-            with pillow_pixel_limit(max_pixels), Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as image:
+            with pillow_pixel_limit(max_pixels), Image.open(io.BytesIO(data), formats=PARSERS) as image:
                 _ignore_xmp_orientation(image)
                 _refuse_camera_raw(image)
                 _check_size(image.size, max_pixels)
@@ -180,12 +161,10 @@ def decode_photo(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
         except Image.DecompressionBombError:  # Pillow's check, set to our limit, ran inside a parser
             raise ImageTooLarge(
                 f"the image has more pixels than the limit of {max_pixels / 1e6:g} megapixels; "
-                "raise it with --max-megapixels if this machine has the memory"
+                "raise the pixel limit if this machine has the memory"
             ) from None
         except UnidentifiedImageError:
-            raise UnreadableImage(
-                "not a photo in a supported format (JPEG, PNG, WebP, TIFF, BMP, GIF, HEIC)"
-            ) from None
+            raise UnreadableImage(f"not a photo in a supported format ({FORMATS_READ})") from None
         except RuntimeError as exc:  # how pillow-heif reports libheif errors, its size limit among them
             if "security limit" in str(exc).lower():
                 raise ImageTooLarge("the image declares more pixels than the HEIC decoder accepts") from None
@@ -224,21 +203,28 @@ def _oversized_png_chunk(data: bytes) -> str:
             "save the photo again without it")
 
 
+_PIXEL_LIMIT = threading.RLock()
+"""Held while Pillow's process-wide pixel limit is ours (see `pillow_pixel_limit`)."""
+
+
 @contextmanager
 def pillow_pixel_limit(max_pixels: int) -> Iterator[None]:
     """Make Pillow's own bomb check refuse exactly above `max_pixels` while the block runs.
 
     Pillow refuses above twice Image.MAX_IMAGE_PIXELS (about 179 MP by default), partly inside
     its parsers, before a WebP decoder allocates its canvas. Left alone it would refuse photos a
-    person allowed with --max-megapixels; switched off, a WebP could allocate before our check.
-    (A process-wide setting: concurrent threads with different limits may see each other's.)
+    person allowed; switched off, a WebP could allocate before our check. Pillow has only this one
+    process-wide limit, so the block holds a lock: every image this library opens with Pillow is
+    opened inside such a block, and a thread (the review's analyser, an export, a cluster worker's
+    other thread) never decodes under another's limit, nor leaves its own behind.
     """
-    previous = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = max(1, max_pixels // 2)
-    try:
-        yield
-    finally:
-        Image.MAX_IMAGE_PIXELS = previous
+    with _PIXEL_LIMIT:
+        previous = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = max(1, max_pixels // 2)
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = previous
 
 
 def _ignore_xmp_orientation(image: Image.Image) -> None:
@@ -256,7 +242,7 @@ def _check_size(size: tuple[int, int], max_pixels: int) -> None:
     if width * height > max_pixels:
         raise ImageTooLarge(
             f"the image is {width}×{height} pixels, more than the limit of {max_pixels / 1e6:g} megapixels; "
-            "raise it with --max-megapixels if this machine has the memory"
+            "raise the pixel limit if this machine has the memory"
         )
 
 

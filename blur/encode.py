@@ -1,8 +1,9 @@
 """Encode: fresh file bytes from a pixel array, and the atomic write of those bytes.
 
 The image handed to the encoder is built from the array alone, so it has no metadata to copy;
-the save options come from a fixed allow-list. `verify_encoded` re-reads the result before it is
-written, so a Pillow change that starts adding metadata fails closed instead of leaking.
+the save options come from a fixed allow-list (blur.formats). Before it is written, `verify_encoded`
+re-reads the result and `verify_no_metadata` walks its container, so a Pillow change that starts
+adding metadata fails closed instead of leaking.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import re
 import tempfile
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -21,58 +21,23 @@ import numpy as np
 from PIL import Image
 
 from .decode import pillow_pixel_limit
-from .errors import OutputError, OutputExists, VerificationFailed
+from .errors import OutputError, OutputExists, UnreadableImage, VerificationFailed
+from .formats import Format, find_metadata
 
 DEFAULT_QUALITY = 92
-
-OPTIMIZE_UP_TO = 25_000_000
-"""JPEGs up to this many pixels get optimised Huffman tables (a few % smaller). Above it they are
-not: libjpeg then keeps every coefficient of the photo in memory (about 300 MB more at 100 MP)."""
-
-
-@dataclass(frozen=True)
-class OutputFormat:
-    pillow_name: str
-    extensions: tuple[str, ...]
-    """File name extensions for this format; the first is the one we write."""
-    keeps_alpha: bool
-
-
-OUTPUT_FORMATS = {
-    "JPEG": OutputFormat("JPEG", (".jpg", ".jpeg", ".jpe"), False),
-    "PNG": OutputFormat("PNG", (".png",), True),
-    "WEBP": OutputFormat("WEBP", (".webp",), True),
-    "TIFF": OutputFormat("TIFF", (".tif", ".tiff"), True),
-    "BMP": OutputFormat("BMP", (".bmp",), False),
-}
-
-# Input formats written as another format: HEIC encoding is slow (~20 s per 12-MP photo) and
-# JPEG is what every site accepts; a GIF is a single frame by the time it gets here.
-_OUTPUT_FOR_INPUT = {"MPO": "JPEG", "HEIF": "JPEG", "GIF": "PNG"}
-
-# What Pillow reports on re-reading our own output; anything else there is metadata we did not write.
-_ALLOWED_INFO = {
-    "JPEG": {"jfif", "jfif_version", "jfif_unit", "jfif_density", "dpi", "progressive", "progression"},
-    "PNG": set(),
-    "WEBP": {"loop", "background", "duration", "timestamp"},
-    "TIFF": {"compression", "dpi", "resolution"},
-    "BMP": {"compression", "dpi"},
-}
-
-
-def output_format_for(input_format: str) -> OutputFormat:
-    """The format an anonymised copy of an `input_format` photo is written in."""
-    name = _OUTPUT_FOR_INPUT.get(input_format, input_format)
-    return OUTPUT_FORMATS.get(name, OUTPUT_FORMATS["PNG"])
+"""JPEG and WebP quality of the copies written."""
 
 
 def encode_image(
     pixels: np.ndarray,
     alpha: np.ndarray | None,
-    output: OutputFormat,
+    output: Format,
     quality: int = DEFAULT_QUALITY,
 ) -> bytes:
-    """Encode RGB pixels (and alpha where the format keeps it) into fresh file bytes."""
+    """Encode RGB pixels (and alpha where the format keeps it) into fresh file bytes in `output`,
+    a format that is written (blur.formats), with its encoder's allow-listed options."""
+    if output.encoder is None:
+        raise ValueError(f"{output.name} is read, never written; its copies are written as {output.written_as}")
     if alpha is not None and not output.keeps_alpha:
         pixels = _flatten_on_white(pixels, alpha)
         alpha = None
@@ -81,32 +46,37 @@ def encode_image(
     else:
         image = Image.fromarray(np.ascontiguousarray(pixels), "RGB")
     buffer = io.BytesIO()
-    if output.pillow_name == "JPEG":
-        image.save(buffer, "JPEG", quality=quality, optimize=image.width * image.height <= OPTIMIZE_UP_TO)
-    elif output.pillow_name == "WEBP":
-        image.save(buffer, "WEBP", quality=quality, method=4)
-    elif output.pillow_name == "TIFF":
-        image.save(buffer, "TIFF", compression="tiff_adobe_deflate")
-    else:
-        image.save(buffer, output.pillow_name)
+    output.encoder(image, buffer, quality)
     return buffer.getvalue()
 
 
-def verify_encoded(data: bytes, output: OutputFormat, height: int, width: int) -> None:
+def verify_encoded(data: bytes, output: Format, height: int, width: int) -> None:
     """Raise VerificationFailed unless `data` is a plain image of the expected format and size."""
     try:
         # Twice the size: Pillow warns above half its limit, and this size is the expected one.
         with pillow_pixel_limit(2 * height * width), Image.open(io.BytesIO(data)) as image:
             image.load()
-            unexpected = set(image.info) - _ALLOWED_INFO[output.pillow_name]
-            if image.format != output.pillow_name or image.size != (width, height):
-                raise VerificationFailed(f"the encoded output is not a {width}×{height} {output.pillow_name}")
+            unexpected = set(image.info) - output.allowed_info
+            if image.format != output.name or image.size != (width, height):
+                raise VerificationFailed(f"the encoded output is not a {width}×{height} {output.name}")
             if unexpected:
                 raise VerificationFailed(f"the encoded output carries metadata ({', '.join(sorted(unexpected))})")
     except VerificationFailed:
         raise
     except Exception as exc:
         raise VerificationFailed(f"the encoded output cannot be read back ({exc})") from None
+
+
+def verify_no_metadata(data: bytes) -> None:
+    """Raise VerificationFailed if the encoded `data` carries anything beyond the image itself: the
+    walk of its container that `blur check` does (blur.containers), before every write."""
+    try:
+        findings = find_metadata(data)
+    except UnreadableImage as exc:
+        raise VerificationFailed(f"the encoded output cannot be checked for metadata ({exc})") from None
+    if findings:
+        listed = "; ".join(str(f) for f in findings)
+        raise VerificationFailed(f"the encoded output still carries metadata ({listed}), so it was not written")
 
 
 def write_atomically(data: bytes, destination: Path, *, overwrite: bool = False, private: bool = False) -> None:

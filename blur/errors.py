@@ -33,7 +33,7 @@ class OutputExists(OutputError):
     """The output file is already there (a finished earlier run): it is kept, not replaced."""
 
     def __init__(self, path):
-        super().__init__(f"{path.name} already exists; use --overwrite to replace it")
+        super().__init__(f"{path.name} already exists and was kept")
         self.path = path
 
 

@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass, field
-from enum import Enum
-from numbers import Integral, Real
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from .anonymise import Method, anonymise, level_alpha
-from .check import verify_no_metadata
-from .decode import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, read_photo
-from .detect import DEFAULT_DETECTOR, DETECTORS, Detector, detect_faces, load_detector
-from .encode import DEFAULT_QUALITY, OutputFormat, encode_image, output_format_for, verify_encoded, write_atomically
+from .decode import DEFAULT_MAX_PIXELS, read_photo
+from .detect import DEFAULT_DETECTOR, DETECTORS, Detector, detect_faces, load_detector, open_detector
+from .encode import DEFAULT_QUALITY, encode_image, verify_encoded, verify_no_metadata, write_atomically
 from .errors import InvalidSetting, OutputError, OutputExists
+from .formats import PHOTO_EXTENSIONS, Format, output_format
 from .fingerprint import unlink_sensor
 from .regions import DEFAULT_PADDING, Region, Shape, regions_from_detections
+from .values import Check, at_least, flag, member, one_of, whole_from
 
 
 MIN_PADDING = 1.0
@@ -32,7 +30,8 @@ class Settings:
 
     Every value is checked when a Settings is made (InvalidSetting otherwise), so no typo or
     out-of-range number can quietly weaken protection: methods and shapes are their enum or its
-    exact name, the padding is at least 1, and detector options are those the detector knows.
+    exact name, the padding is at least 1, and detector options are those the detector's registry
+    entry knows, each checked by it (blur.detect).
 
     `keep_geometry` skips the step that unlinks the photo from its camera's sensor pattern (a smooth
     random distortion of a few pixels and a crop a little larger: see blur.fingerprint), for
@@ -51,117 +50,34 @@ class Settings:
     def __post_init__(self):
         for name, check in _FIELD_CHECKS.items():
             object.__setattr__(self, name, check(name, getattr(self, name)))
+        # The detector chosen checks its own options: its registry entry owns them.
+        object.__setattr__(self, "detector_options", DETECTORS[self.detector].checked(self.detector_options))
 
-    def load_detector(self, threads: int | None = None) -> Detector:
-        """The detector these settings choose; `threads` bounds its inference threads (default: all cores)."""
-        runtime = {} if threads is None else {"threads": threads}
-        return load_detector(self.detector, **self.detector_options, **runtime)
+    def load_detector(self) -> Detector:
+        """The process's shared session of the detector these settings choose (blur.detect.load_detector)."""
+        return load_detector(self.detector, **self.detector_options)
 
-
-def _member(enum: type[Enum]) -> Callable[[str, Any], Enum]:
-    def check(name: str, value: Any) -> Enum:
-        if isinstance(value, enum):
-            return value
-        for member in enum:
-            if isinstance(value, str) and value == member.value:
-                return member
-        choices = ", ".join(repr(member.value) for member in enum)
-        raise InvalidSetting(f"{name} must be one of {choices}, not {value!r}")
-
-    return check
+    def open_detector(self, threads: int | None = None) -> Detector:
+        """A new session of the detector these settings choose, for a thread or process of its own;
+        `threads` bounds its inference threads (default: every core)."""
+        return open_detector(self.detector, self.detector_options, threads=threads)
 
 
-def _number(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
-        raise InvalidSetting(f"{name} must be a finite number, not {value!r}")
-    return float(value)
-
-
-def _whole(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        raise InvalidSetting(f"{name} must be a whole number, not {value!r}")
-    return int(value)
-
-
-def _padding(name: str, value: Any) -> float:
-    value = _number(name, value)
-    if value < MIN_PADDING:
-        raise InvalidSetting(f"{name} must be at least {MIN_PADDING:g} (the box the detector finds, or larger), not {value:g}")
-    return value
-
-
-def _detector(name: str, value: Any) -> str:
-    if value not in DETECTORS:
-        raise InvalidSetting(f"{name} must be one of {', '.join(map(repr, sorted(DETECTORS)))}, not {value!r}")
-    return value
-
-
-def _at_least_one(name: str, value: Any) -> int:
-    value = _whole(name, value)
-    if value < 1:
-        raise InvalidSetting(f"{name} must be 1 or more, not {value}")
-    return value
-
-
-def _quality(name: str, value: Any) -> int:
-    value = _whole(name, value)
-    if not 1 <= value <= 100:
-        raise InvalidSetting(f"{name} must be from 1 to 100, not {value}")
-    return value
-
-
-def _threshold(name: str, value: Any) -> float:
-    value = _number(name, value)
-    if not 0 < value < 1:
-        raise InvalidSetting(f"{name} must be between 0 and 1, not {value:g}")
-    return value
-
-
-def _min_face(name: str, value: Any) -> float:
-    value = _number(name, value)
-    if not 4 <= value <= 1000:
-        raise InvalidSetting(f"{name} must be from 4 to 1000 pixels, not {value:g}")
-    return value
-
-
-def _flag(name: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise InvalidSetting(f"{name} must be True or False, not {value!r}")
-    return value
-
-
-DETECTOR_OPTIONS: dict[str, Callable[[str, Any], Any]] = {
-    "threshold": _threshold,
-    "fast": _flag,
-    "min_face": _min_face,
-}
-"""The detector options a Settings accepts, each with its check (a new option gets an entry here)."""
-
-
-def _detector_options(name: str, value: Any) -> dict:
-    if not isinstance(value, dict):
-        raise InvalidSetting(f"{name} must be a dict, not {value!r}")
-    unknown = sorted(set(value) - set(DETECTOR_OPTIONS), key=str)
-    if unknown:
-        raise InvalidSetting(f"unknown detector option {unknown[0]!r}; known: {', '.join(sorted(DETECTOR_OPTIONS))}")
-    return {key: DETECTOR_OPTIONS[key](key, option) for key, option in value.items()}
-
-
-_FIELD_CHECKS: dict[str, Callable[[str, Any], Any]] = {
-    "method": _member(Method),
-    "shape": _member(Shape),
-    "padding": _padding,
-    "detector": _detector,
-    "detector_options": _detector_options,
-    "max_pixels": _at_least_one,
-    "quality": _quality,
-    "keep_geometry": _flag,
+_FIELD_CHECKS: dict[str, Check] = {
+    "method": member(Method),
+    "shape": member(Shape),
+    "padding": at_least(MIN_PADDING, "the box the detector finds, or larger"),
+    "detector": one_of(lambda: DETECTORS),
+    "max_pixels": whole_from(1),
+    "quality": whole_from(1, 100),
+    "keep_geometry": flag,
 }
 
 
 def check_setting(name: str, value: Any) -> Any:
-    """`value` as Settings would hold it for field `name` (or detector option `name`), or InvalidSetting."""
-    check = _FIELD_CHECKS.get(name) or DETECTOR_OPTIONS.get(name)
+    """`value` as Settings would hold it for field `name` (but the detector's options), or for the
+    default detector's option `name`; InvalidSetting if it is out of range or no setting has that name."""
+    check = _FIELD_CHECKS.get(name) or DETECTORS[DEFAULT_DETECTOR].options.get(name)
     if check is None:
         raise InvalidSetting(f"unknown setting {name!r}")
     return check(name, value)
@@ -229,12 +145,15 @@ def anonymise_file(
     detector: Detector | None = None,
     rng: np.random.Generator | None = None,
     regions: list[Region] | None = None,
+    output: Format | None = None,
 ) -> FileResult:
     """Anonymise the photo at `source` and write it to `destination`, or raise a BlurError.
 
-    Nothing is written unless every stage succeeds, and the source is never overwritten. If the
-    destination's extension does not match the format written (a PNG named .jpg, a HEIC photo
-    written as JPEG), the extension is corrected: `FileResult.output` is the path written.
+    Nothing is written unless every stage succeeds, and the source is never overwritten. The copy
+    is written in `output` (a batch decides it once, when it plans the job), by default in the
+    format blur.formats gives the photo's. If the destination's extension does not match the format
+    written (a PNG named .jpg, a HEIC photo written as JPEG), the extension is corrected:
+    `FileResult.output` is the path written.
     Pass `regions` (in upright full-resolution pixels) to destroy those instead of detecting faces.
     Unless `settings.keep_geometry`, the anonymised image is then unlinked from its camera's sensor
     pattern (blur.fingerprint: after the fill, on the whole image, so the destroyed regions move with
@@ -242,7 +161,7 @@ def anonymise_file(
     """
     source = Path(source)
     photo = read_photo(source, max_pixels=settings.max_pixels)
-    output = output_format_for(photo.format)
+    output = output or output_format(photo.format)
     destination = with_extension(Path(destination), output)
     if _same_file(source, destination):
         raise OutputError("the output would replace the original photo; choose another output name")
@@ -263,14 +182,14 @@ def anonymise_file(
     return FileResult(destination, result.regions, width, height, not settings.keep_geometry)
 
 
-def with_extension(path: Path, output: OutputFormat) -> Path:
+def with_extension(path: Path, output: Format) -> Path:
     """`path` with its extension replaced by the output format's, unless it already names that format."""
     suffix = path.suffix.lower()
     if suffix in output.extensions:
         return path
-    if suffix in IMAGE_EXTENSIONS:
-        return path.with_suffix(output.extensions[0])
-    return path.with_name(path.name + output.extensions[0])
+    if suffix in PHOTO_EXTENSIONS:
+        return path.with_suffix(output.extension)
+    return path.with_name(path.name + output.extension)
 
 
 def _same_file(a: Path, b: Path) -> bool:

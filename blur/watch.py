@@ -21,16 +21,19 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Protocol
+from typing import Callable, Iterator
 
-from .batch import OUTPUT_TAG, Job, Outcome, Status, expected_extension, leads_outside, run_job, write_report
-from .decode import IMAGE_EXTENSIONS
+from .batch import run_job
 from .detect import Detector
 from .encode import remove_stale_temporaries, write_atomically
 from .errors import BlurError, OutputError
-from .kinds import READ_VIDEO_EXTENSIONS
-from .names import key_folder, random_stem
+from .jobs import OUTPUT_TAG, Job, leads_outside, plan_file
+from .kinds import READ_KINDS, kind_of
+from .names import key_folder
 from .pipeline import Settings
+from .report import Outcome, Status, write_report
+from .stop import StopRequest
+from .video import VideoSettings
 
 STATE_NAME = ".blur-watch-state.json"
 REPORT_NAME = "blur-report.json"
@@ -42,7 +45,7 @@ _TEMPORARY_SUFFIXES = (".part", ".partial", ".crdownload", ".download", ".tmp", 
 
 
 @dataclass(frozen=True)
-class Fingerprint:
+class SizeAndTime:
     """What changes while a file is being written."""
 
     size: int
@@ -56,12 +59,11 @@ def is_candidate(relative: Path) -> bool:
     name = relative.name.lower()
     if name.endswith(_TEMPORARY_SUFFIXES):
         return False
-    suffix = relative.suffix.lower()
-    return (suffix in IMAGE_EXTENSIONS or suffix in READ_VIDEO_EXTENSIONS) and not relative.stem.endswith(OUTPUT_TAG)
+    return kind_of(relative) in READ_KINDS and not relative.stem.endswith(OUTPUT_TAG)
 
 
-def scan(folder: Path, skip: Path | None = None) -> dict[Path, Fingerprint]:
-    """Fingerprints of the candidate photos under `folder`, by path relative to it; `skip` is not entered."""
+def scan(folder: Path, skip: Path | None = None) -> dict[Path, SizeAndTime]:
+    """The size and time of each candidate file under `folder`, by path relative to it; `skip` is not entered."""
     found = {}
     skip = skip.resolve() if skip is not None else None
     for root, dirs, files in os.walk(folder):
@@ -75,25 +77,25 @@ def scan(folder: Path, skip: Path | None = None) -> dict[Path, Fingerprint]:
                 status = (root_path / name).stat()
             except OSError:  # removed or renamed between listing and stat
                 continue
-            found[relative] = Fingerprint(status.st_size, status.st_mtime_ns)
+            found[relative] = SizeAndTime(status.st_size, status.st_mtime_ns)
     return found
 
 
 class SettleTracker:
-    """Tells which files have kept the same fingerprint for `settle` seconds."""
+    """Tells which files have kept the same size and time for `settle` seconds."""
 
     def __init__(self, settle: float, clock: Callable[[], float] = time.monotonic):
         self.settle = settle
         self.clock = clock
-        self._since: dict[Path, tuple[Fingerprint, float]] = {}
+        self._since: dict[Path, tuple[SizeAndTime, float]] = {}
 
-    def settled(self, seen: dict[Path, Fingerprint]) -> list[Path]:
+    def settled(self, seen: dict[Path, SizeAndTime]) -> list[Path]:
         """Update with one scan; return the files unchanged for at least `settle` seconds, sorted."""
         now = self.clock()
         since = {}
-        for path, fingerprint in seen.items():
+        for path, current in seen.items():
             previous = self._since.get(path)
-            since[path] = previous if previous and previous[0] == fingerprint else (fingerprint, now)
+            since[path] = previous if previous and previous[0] == current else (current, now)
         self._since = since
         return sorted(path for path, (_, changed) in since.items() if now - changed >= self.settle)
 
@@ -117,37 +119,22 @@ class WatchState:
         self.entries = {path: entry for path, entry in saved.get("files", {}).items()
                         if entry["record"]["status"] != Status.FAILED.value}
 
-    def handled(self, relative: Path, fingerprint: Fingerprint) -> bool:
+    def handled(self, relative: Path, seen: SizeAndTime) -> bool:
         entry = self.entries.get(relative.as_posix())
-        return entry is not None and (entry["size"], entry["mtime_ns"]) == (fingerprint.size, fingerprint.mtime_ns)
+        return entry is not None and (entry["size"], entry["mtime_ns"]) == (seen.size, seen.mtime_ns)
 
     def seen_before(self, relative: Path) -> bool:
         return relative.as_posix() in self.entries
 
-    def record(self, relative: Path, fingerprint: Fingerprint, outcome: Outcome) -> None:
+    def record(self, relative: Path, seen: SizeAndTime, outcome: Outcome) -> None:
         self.entries[relative.as_posix()] = {
-            "size": fingerprint.size, "mtime_ns": fingerprint.mtime_ns, "record": outcome.record(),
+            "size": seen.size, "mtime_ns": seen.mtime_ns, "record": outcome.record(),
         }
         data = json.dumps({"version": 1, "files": self.entries}, indent=1, ensure_ascii=False)
         write_atomically(data.encode("utf-8", "surrogateescape"), self.path, overwrite=True, private=True)
 
     def outcomes(self) -> list[Outcome]:
-        return [_outcome_from(entry["record"]) for entry in self.entries.values()]
-
-
-def _outcome_from(record: dict) -> Outcome:
-    output = record["output"]
-    return Outcome(Path(record["input"]), Path(output) if output else None, Status(record["status"]),
-                   record["faces"], record["method"], record["error"], record["seconds"], record.get("processing"),
-                   record.get("video"))
-
-
-class StopFlag(Protocol):
-    """What stops `watch_folder`: a `threading.Event`, or any flag with the same two methods."""
-
-    def is_set(self) -> bool: ...
-
-    def wait(self, timeout: float) -> bool: ...
+        return [Outcome.from_record(entry["record"]) for entry in self.entries.values()]
 
 
 def watch_folder(
@@ -159,10 +146,12 @@ def watch_folder(
     interval: float = DEFAULT_INTERVAL,
     random_names: bool = False,
     report: str | Path | None = None,
-    stop: StopFlag | None = None,
+    stop: StopRequest | None = None,
+    video: VideoSettings | None = None,
 ) -> Iterator[Outcome]:
-    """Outcomes of the photos that arrive in `in_dir`, each processed once, until `stop` is set.
+    """Outcomes of the photos and videos that arrive in `in_dir`, each processed once, until `stop` is set.
 
+    Videos are anonymised with `video` (default: `settings`, no sound, the default limits).
     After each photo, the state (in `records_folder(out_dir)`) and the report (all photos so far,
     also across restarts; at `report`, default REPORT_NAME beside the state) are rewritten
     atomically. `stop` is checked between photos: the current photo is always finished, so nothing
@@ -187,20 +176,23 @@ def watch_folder(
             if stop.is_set():
                 break
             source = in_dir / relative
-            fingerprint = _fingerprint(source)
-            if fingerprint is None or state.handled(relative, fingerprint):
+            seen = _size_and_time(source)
+            if seen is None or state.handled(relative, seen):
                 continue
             detector = detector or settings.load_detector()
-            outside = leads_outside(source, in_dir)
-            job = Job(source, _destination(relative, source, out_dir, random_names),
-                      "is a link to a file outside the watched folder, which is not followed" if outside else None)
-            for folder in {job.destination.parent, records} - cleaned:
+            if leads_outside(source, in_dir):  # not read at all: not even its name's format
+                job = Job(source, source, kind_of(source),
+                          problem="is a link to a file outside the watched folder, which is not followed")
+            else:
+                job = plan_file(source, in_dir, out_dir, random_names)
+            for folder in {out_dir, records, *([job.destination.parent] if job.problem is None else [])} - cleaned:
                 remove_stale_temporaries(folder)
                 cleaned.add(folder)
-            outcome = run_job(job, settings, overwrite=state.seen_before(relative), detector=detector, stop=stop)
+            outcome = run_job(job, settings, overwrite=state.seen_before(relative), detector=detector, stop=stop,
+                              video=video)
             if outcome is None:  # stopped in the middle of a video: nothing of it written, retried next time
                 return
-            state.record(relative, fingerprint, outcome)
+            state.record(relative, seen, outcome)
             write_report(state.outcomes(), report)
             yield outcome
         stop.wait(interval)
@@ -224,16 +216,9 @@ def records_folder(out_dir: str | Path) -> Path:
     return key_folder() / "watch" / digest
 
 
-def _fingerprint(path: Path) -> Fingerprint | None:
+def _size_and_time(path: Path) -> SizeAndTime | None:
     try:
         status = path.stat()
     except OSError:
         return None
-    return Fingerprint(status.st_size, status.st_mtime_ns)
-
-
-def _destination(relative: Path, source: Path, out_dir: Path, random_names: bool) -> Path:
-    extension = expected_extension(source)
-    if random_names:
-        return out_dir / (random_stem(source) + extension)
-    return out_dir / relative.parent / (relative.stem + OUTPUT_TAG + extension)
+    return SizeAndTime(status.st_size, status.st_mtime_ns)

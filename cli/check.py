@@ -12,14 +12,15 @@ from typing import Iterator, TextIO
 from blur.check import CheckReport, check_file
 from blur.check.faces import second_opinion_models
 from blur.check.sheet import Tile, contact_sheet, tile
-from blur.detect import DEFAULT_DETECTOR, load_detector
-from blur.detect.centerface import DEFAULT_THRESHOLD
-from blur.encode import OUTPUT_FORMATS, encode_image, write_atomically
+from blur.detect import DEFAULT_DETECTOR, DETECTORS, load_detector
+from blur.encode import encode_image, write_atomically
+from blur.formats import OUTPUT_FORMATS
 from blur.errors import BlurError
 from blur.kinds import DESCRIPTIONS, Kind, kind_of_file
 from blur.video.check import VideoCheckReport, check_video
 
-from .main import ArgumentParser, ExitStatus, missing_paths, printable, setting_type
+from .lines import printable
+from .options import ArgumentParser, ExitStatus, missing_paths, parse, setting_type
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,10 +58,9 @@ JSON_SCHEMA = "soft-focus-check/1"
 
 def check(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
     """Check every file given; 0 if all are clean, 1 if anything was found or unreadable, 2 on usage errors."""
-    try:
-        args = build_parser().parse_args(argv)
-    except SystemExit as exc:  # argparse exits 0 for --help and 2 for bad usage
-        return int(exc.code or 0)
+    args = parse(build_parser(), argv)
+    if isinstance(args, int):
+        return args
     mistake = missing_paths(args.paths)
     if mistake:
         print(f"blur check: {mistake}", file=stderr)
@@ -72,8 +72,9 @@ def check(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
     if not files:
         print("blur check: no files found in the given folders", file=stderr)
         return ExitStatus.USAGE
-    if args.threshold is not None and args.threshold > DEFAULT_THRESHOLD:
-        print(f"blur check: --threshold must be at most the detector's default, {DEFAULT_THRESHOLD:g}", file=stderr)
+    default = DETECTORS[DEFAULT_DETECTOR].defaults["threshold"]
+    if args.threshold is not None and args.threshold > default:
+        print(f"blur check: --threshold must be at most the detector's default, {default:g}", file=stderr)
         return ExitStatus.USAGE
     faces = not args.no_faces
 

@@ -7,14 +7,10 @@ import logging
 import webbrowser
 from typing import TextIO
 
-from blur.anonymise import Method
-from blur.errors import BlurError, InvalidSetting
-from blur.pipeline import Settings
-from blur.regions import DEFAULT_PADDING, Shape
+from blur.errors import BlurError
 from blur.review import ReviewServer, ReviewSession
 
-from .main import (ArgumentParser, ExitStatus, add_detection_arguments, add_geometry_argument, detector_options_from,
-                   missing_paths, not_a_folder, setting_type)
+from .options import ArgumentParser, ExitStatus, add_output_arguments, add_settings_arguments, read_arguments
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,20 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="photos, or folders searched recursively")
-    parser.add_argument("-o", "--output", metavar="DIR",
-                        help="save copies under DIR, mirroring folders (default: beside each photo, as NAME.blurred.EXT)")
-    parser.add_argument("--random-names", action="store_true",
-                        help="give saved copies random file names (names often hold dates and places)")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace copies that already exist (default: keep them and report it)")
-    parser.add_argument("--method", choices=[m.value for m in Method], default=Method.MOSAIC.value,
-                        help="how faces are hidden at first; the page can change it per photo (default: mosaic)")
-    parser.add_argument("--shape", choices=[s.value for s in Shape], default=Shape.ELLIPSE.value,
-                        help="shape of hidden areas at first (default: ellipse)")
-    parser.add_argument("--padding", type=setting_type("padding", float), default=DEFAULT_PADDING, metavar="F",
-                        help=f"grow each detected face box by this factor, 1 or more (default: {DEFAULT_PADDING})")
-    add_detection_arguments(parser, show_detector=False)
-    add_geometry_argument(parser)
+    add_output_arguments(parser)
+    add_settings_arguments(parser)
     parser.add_argument("--no-browser", action="store_true",
                         help="do not open a browser; only print the page's address")
     return parser
@@ -48,26 +32,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def review(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
     """Serve the review page until the person presses Finish or Ctrl-C."""
-
-    parser = build_parser()
+    read = read_arguments(build_parser(), argv, stderr)
+    if isinstance(read, int):
+        return read
+    args, settings = read
     try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    try:
-        settings = Settings(method=args.method, shape=args.shape, padding=args.padding, detector=args.detector,
-                            detector_options=detector_options_from(args), keep_geometry=args.keep_geometry)
-    except InvalidSetting as exc:
-        print(f"blur: {exc}", file=stderr)
-        return ExitStatus.USAGE
-    mistake = missing_paths(args.paths) or not_a_folder(args.output, "-o")
-    if mistake:
-        print(f"blur review: {mistake}", file=stderr)
-        return ExitStatus.USAGE
-    try:
-        settings.load_detector()  # fail now, with one clear message, rather than on every photo
+        detector = settings.open_detector()  # fail now, with one clear message, rather than on every photo
         session = ReviewSession(args.paths, settings, output_dir=args.output, random_names=args.random_names,
-                                overwrite=args.overwrite)
+                                overwrite=args.overwrite, detector=detector)
     except BlurError as exc:
         print(f"blur: {exc}", file=stderr)
         return ExitStatus.SOME_FAILED

@@ -1,8 +1,11 @@
-"""Shared fixtures: small generated images and the shipped sample photos."""
+"""Shared fixtures: small generated images and the shipped sample photos; tools the tests need."""
 
 from __future__ import annotations
 
+import importlib
 import io
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +13,33 @@ import pytest
 from PIL import Image
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+
+ON_CI = os.environ.get("CI", "").lower() == "true"
+"""CI (.ci/run) installs every tool the tests use: there a missing tool fails the run, never skips."""
+
+
+def missing(what: str, how: str) -> None:
+    """A test cannot run without `what`: skip it, saying how to install it; under CI=true, fail."""
+    message = f"{what} is not installed ({how})"
+    if ON_CI:
+        pytest.fail(f"{message}: CI installs it, so the setup is broken", pytrace=False)
+    pytest.skip(message, allow_module_level=True)
+
+
+def require_command(name: str, how: str) -> str:
+    """The path of the command `name` (exiftool, ffprobe, chromium, ...), or `missing`."""
+    path = shutil.which(name)
+    if path is None:
+        missing(name, how)
+    return path
+
+
+def require_module(name: str, how: str):
+    """The module `name` (distributed, pywt, selenium, ...), or `missing`."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        missing(f"the Python module {name}", how)
 
 
 @pytest.fixture(autouse=True)

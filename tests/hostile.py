@@ -19,7 +19,8 @@ from PIL import Image, ImageCms
 
 from blur.anonymise import Method
 from blur.decode import decode_photo
-from blur.encode import encode_image, output_format_for, verify_encoded
+from blur.encode import encode_image, verify_encoded
+from blur.formats import output_format
 from blur.errors import BlurError
 from blur.pipeline import Settings, anonymise_image
 from blur.regions import Region, Shape
@@ -333,7 +334,7 @@ def decode_anonymise_encode(data: bytes) -> bytes | None:
     assert photo.alpha is None or photo.alpha.shape == photo.pixels.shape[:2]
     middle = Region(photo.width // 4, photo.height // 4, max(1, photo.width * 3 // 4), max(1, photo.height * 3 // 4))
     result = anonymise_image(photo.pixels, _FUZZ_SETTINGS, alpha=photo.alpha, regions=[middle])
-    output = output_format_for(photo.format)
+    output = output_format(photo.format)
     out = encode_image(result.pixels, result.alpha, output, _FUZZ_SETTINGS.quality)
     verify_encoded(out, output, photo.height, photo.width)
     return out

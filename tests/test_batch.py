@@ -9,8 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from blur.batch import Status, people_seen, plan_jobs, run_batch, write_report
+from blur.batch import run_batch
+from blur.jobs import plan_jobs
+from blur.kinds import Kind
 from blur.pipeline import Settings
+from blur.report import Status, people_seen, write_report
 from conftest import SAMPLES, write_photo
 
 
@@ -271,7 +274,8 @@ def test_a_photo_with_a_name_that_says_nothing_is_read_by_its_bytes(tmp_path, fa
     write_photo(tmp_path / "in" / "photo.png", face_pixels)
     (tmp_path / "in" / "photo.png").rename(tmp_path / "in" / "IMG_0001")
     (job,) = plan_jobs([tmp_path / "in"], tmp_path / "out", not_read=True)
-    assert job.not_read is None and job.destination == tmp_path / "out" / "IMG_0001.blurred.png"
+    assert not job.not_read and job.kind is Kind.PHOTO and job.output == "PNG"
+    assert job.destination == tmp_path / "out" / "IMG_0001.blurred.png"
 
 
 def test_photos_are_done_in_this_process_by_default(folder, tmp_path, monkeypatch):
@@ -291,3 +295,16 @@ def test_people_seen_in_a_video_are_the_most_faces_tracked_at_once():
     tracks = [{"frames": [0, 10]}, {"frames": [5, 20]}, {"frames": [11, 30]}, {"frames": [21, 21]}, {"frames": [31, 40]}]
     assert people_seen(tracks) == 2
     assert people_seen([]) == 0
+
+
+def test_an_outcome_read_back_from_its_record_is_the_same_outcome(tmp_path):
+    """Watch rebuilds its report from saved records: every field must come back in its own place."""
+    from blur.report import Outcome
+
+    photo = Outcome(tmp_path / "a.jpg", tmp_path / "a.blurred.jpg", Status.DONE, [{"box": [1, 2, 3, 4]}], "mosaic",
+                    None, 1.5, {"tool": "soft-focus"}, camera_unlinked=True)
+    video = Outcome(tmp_path / "b.mp4", tmp_path / "b.blurred.mp4", Status.DONE, [], "solid", None, 2.0,
+                    {"tool": "soft-focus"}, camera_unlinked=None, video={"frames": 6, "audio": False})
+    failed = Outcome(tmp_path / "c.jpg", None, Status.FAILED, [], "mosaic", "damaged", 0.0)
+    for outcome in (photo, video, failed):
+        assert Outcome.from_record(outcome.record()) == outcome

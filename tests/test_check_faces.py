@@ -17,7 +17,8 @@ from blur.check import check_file, check_photo, find_face_candidates, looks_dest
 from blur.check.sheet import COLUMNS, CONTEXT, LABEL, TILE
 from blur.decode import decode_photo, read_photo
 from blur.detect import Detection
-from blur.encode import OUTPUT_FORMATS, encode_image
+from blur.encode import encode_image
+from blur.formats import OUTPUT_FORMATS
 from blur.fingerprint import random_distortion, resample
 from blur.pipeline import Settings, anonymise_file, anonymise_image, find_regions
 from blur.regions import DEFAULT_PADDING, regions_from_detections

@@ -17,7 +17,9 @@ import pytest
 
 from blur.detect import load_detector
 from blur.detect.centerface import DEFAULT_THRESHOLD, FAST_MIN_FACE, MIN_FACE
-from blur_cli.main import ExitStatus, build_parser, detector_options_from, main, printable
+from blur_cli.lines import printable
+from blur_cli.main import build_parser, main
+from blur_cli.options import ExitStatus, detector_options_from
 from conftest import SAMPLES
 
 
@@ -200,7 +202,7 @@ def test_files_that_are_not_photos_are_counted_and_listed_in_the_report(photos, 
 def test_videos_in_other_formats_are_counted_as_videos_not_read(tmp_path, name):
     (tmp_path / name).write_bytes(b"not read")
     _, _, err = run(str(tmp_path))
-    assert "Not read: 1 video in a format not read: convert it to MP4" in err, err
+    assert f"Not read: 1 video in a format not read ({tmp_path / name}): convert it to MP4" in err, err
     code, out, _ = run(str(tmp_path / name))
     assert code == ExitStatus.SOME_FAILED and "a video in a format this tool does not read" in out, out
 
@@ -285,3 +287,72 @@ def test_help_and_readme_say_the_same_of_fast():
 def test_watch_help_says_it_takes_videos(capsys):
     assert run("watch", "--help")[0] == ExitStatus.OK
     assert "every photo and video" in " ".join(capsys.readouterr().out.split())
+
+
+SETTINGS_ARGUMENTS = ["--method", "solid", "--shape", "rectangle", "--padding", "1.2", "--threshold", "0.06",
+                      "--min-face", "14", "--keep-geometry", "--max-megapixels", "20", "--quality", "80"]
+
+
+@pytest.mark.parametrize("command", ["blur", "review", "watch"])
+def test_every_command_that_anonymises_takes_the_same_settings_the_same_way(command):
+    """One set of options, one way to read them: the same words give the same Settings everywhere."""
+    from blur.pipeline import Settings
+    from blur_cli.options import settings_from
+    from blur_cli.review import build_parser as review_parser
+    from blur_cli.watch import build_parser as watch_parser
+
+    parser, paths = {"blur": (build_parser, ["in"]), "review": (review_parser, ["in"]),
+                     "watch": (watch_parser, ["in", "out"])}[command]
+    assert settings_from(parser().parse_args(paths)) == Settings()
+    assert settings_from(parser().parse_args([*paths, *SETTINGS_ARGUMENTS])) == Settings(
+        method="solid", shape="rectangle", padding=1.2, detector_options={"threshold": 0.06, "min_face": 14.0},
+        max_pixels=20_000_000, quality=80, keep_geometry=True)
+
+
+@pytest.mark.parametrize("command", ["blur", "watch"])
+def test_the_commands_that_take_videos_take_the_same_video_options(command):
+    from blur.pipeline import Settings
+    from blur_cli.options import video_settings_from
+    from blur_cli.watch import build_parser as watch_parser
+
+    parser, paths = {"blur": (build_parser, ["in"]), "watch": (watch_parser, ["in", "out"])}[command]
+    video = video_settings_from(parser().parse_args([*paths, "--keep-audio", "--max-minutes", "2"]), Settings())
+    assert video.keep_audio and video.limits.max_seconds == 120
+
+
+def test_watch_keeps_the_sound_and_refuses_a_video_over_the_length_limit_it_is_given(tmp_path):
+    """`blur watch` takes the video options of `blur`: the sound kept, the length limit honoured."""
+    import threading
+
+    import av
+
+    from blur.report import Status
+    from blur.watch import watch_folder
+    from blur_cli.options import settings_from, video_settings_from
+    from blur_cli.watch import build_parser as watch_parser
+    from video_helpers import moving_face_frames, write_video
+
+    in_dir = tmp_path / "in"
+    in_dir.mkdir()
+    write_video(in_dir / "march.mp4", moving_face_frames(8, 120, 160, 48, 1)[0], rate=15, audio=True)
+    for options, out in ((["--keep-audio"], "kept"), (["--max-minutes", "0.0001"], "short")):
+        args = watch_parser().parse_args([str(in_dir), str(tmp_path / out), *options])
+        settings = settings_from(args)
+        stop = threading.Event()
+        outcomes = []
+        for outcome in watch_folder(in_dir, tmp_path / out, settings, settle=0, interval=0.05, stop=stop,
+                                    video=video_settings_from(args, settings)):
+            outcomes.append(outcome)
+            stop.set()
+        if out == "kept":
+            assert outcomes[0].status is Status.DONE and outcomes[0].video["audio"] is True
+            with av.open(str(tmp_path / out / "march.blurred.mp4")) as container:
+                assert len(container.streams.audio) == 1
+        else:
+            assert outcomes[0].status is Status.FAILED and not (tmp_path / out / "march.blurred.mp4").exists()
+
+
+def test_a_photo_over_the_pixel_limit_fails_naming_the_option_that_raises_it(photos):
+    code, out, _ = run(str(photos / "astronaut.jpg"), "--max-megapixels", "0.01")
+    assert code == ExitStatus.SOME_FAILED
+    assert "FAILED" in out and "raise the pixel limit (--max-megapixels)" in out, out

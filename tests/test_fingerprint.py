@@ -10,12 +10,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-pytest.importorskip("pywt", reason="the attack needs PyWavelets (the test extra)")
+from conftest import require_module
+
+require_module("pywt", "the attack needs PyWavelets, in the test extra: pip install -e '.[test]'")
 
 from benchmarks.camera_link import MATCH, Matcher, estimate_fingerprint, psnr  # noqa: E402
 from blur import Region, Settings, anonymise_file  # noqa: E402
 from blur.anonymise import Method  # noqa: E402
-from blur.batch import plan_jobs, run_job, settings_record, write_report  # noqa: E402
+from blur.batch import run_job  # noqa: E402
+from blur.jobs import plan_jobs  # noqa: E402
+from blur.report import settings_record, write_report  # noqa: E402
 from blur.errors import InvalidSetting  # noqa: E402
 from blur.fingerprint import EXTRA_CROP, most_moved, random_distortion, resample, unlink_sensor  # noqa: E402
 from blur.pipeline import anonymise_image  # noqa: E402

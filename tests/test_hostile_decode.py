@@ -15,7 +15,7 @@ from PIL import Image
 
 import hostile
 from blur.decode import decode_photo, read_file
-from blur.encode import output_format_for
+from blur.formats import output_format
 from blur.errors import BlurError, ImageTooLarge, UnreadableImage, UnsupportedImage
 from blur.pipeline import anonymise_file
 
@@ -33,7 +33,7 @@ def test_every_case_is_anonymised_cleanly_or_refused_with_a_blur_error(case):
         assert hostile.SECRET not in out
         written = Image.open(io.BytesIO(out))
         if case.real_format:
-            assert written.format == output_format_for(case.real_format).pillow_name
+            assert written.format == output_format(case.real_format).name
 
 
 @pytest.mark.parametrize("name", sorted(hostile.bombs()))
@@ -91,13 +91,13 @@ def test_decompression_bombs_are_refused_before_any_large_allocation():
 def test_pixel_limit_is_exact_and_the_message_says_how_to_raise_it():
     data = hostile.encoded(Image.new("RGB", (1000, 1000)), "PNG")
     assert decode_photo(data, max_pixels=1_000_000).width == 1000
-    with pytest.raises(ImageTooLarge, match="--max-megapixels"):
+    with pytest.raises(ImageTooLarge, match="raise the pixel limit"):
         decode_photo(data, max_pixels=999_999)
 
 
 def test_the_default_limit_refuses_just_over_100_megapixels_from_the_header():
     data = hostile.png_from_rows(10_000, 10_001, 8, 0, b"\x00" * 10_001)
-    with pytest.raises(ImageTooLarge, match="limit of 100 megapixels.*--max-megapixels"):
+    with pytest.raises(ImageTooLarge, match="limit of 100 megapixels.*raise the pixel limit"):
         decode_photo(data)
 
 
@@ -160,11 +160,11 @@ def test_tiny_and_extreme_aspect_images_go_through_the_real_detector(tmp_path):
 def test_a_photo_with_the_wrong_extension_is_written_with_the_right_one(tmp_path, case):
     source = tmp_path / case.filename
     source.write_bytes(case.data)
-    output_format = output_format_for(case.real_format)
+    written = output_format(case.real_format)
     result = anonymise_file(source, tmp_path / ("out" + case.extension))
-    assert result.output.suffix in output_format.extensions
+    assert result.output.suffix in written.extensions
     with Image.open(result.output) as image:
-        assert image.format == output_format.pillow_name
+        assert image.format == written.name
     assert source.read_bytes() == case.data
 
 
@@ -200,3 +200,37 @@ def test_a_raised_limit_is_not_undercut_by_pillows_own(monkeypatch):
         decode_photo(data, max_pixels=1_199_999)
     assert Image.MAX_IMAGE_PIXELS == 500_000  # restored
     assert hostile.decode_anonymise_encode(hostile.seeds()["webp"][0])  # and verify_encoded reads it back
+
+
+def test_two_threads_never_decode_under_each_others_pixel_limit():
+    """Pillow's limit is process-wide: while one thread decodes under its limit (the review's analyser),
+    another (an export with another limit) waits, and neither leaves its limit behind."""
+    import threading
+
+    from blur.decode import pillow_pixel_limit
+
+    original = Image.MAX_IMAGE_PIXELS
+    inside, release, second_in = threading.Event(), threading.Event(), threading.Event()
+    seen = []
+
+    def first():
+        with pillow_pixel_limit(1_000_000):
+            inside.set()
+            release.wait(30)
+            seen.append(Image.MAX_IMAGE_PIXELS)
+
+    def second():
+        with pillow_pixel_limit(8_000_000):
+            second_in.set()
+            seen.append(Image.MAX_IMAGE_PIXELS)
+
+    one = threading.Thread(target=first)
+    one.start()
+    assert inside.wait(30)
+    two = threading.Thread(target=second)
+    two.start()
+    assert not second_in.wait(0.5)  # it waits for the first to finish decoding
+    release.set()
+    one.join(30)
+    two.join(30)
+    assert seen == [500_000, 4_000_000] and Image.MAX_IMAGE_PIXELS == original

@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 
 import hostile
-from blur_cli.main import printable
+from blur_cli.lines import printable
 
 WEIRD_NAMES = [
     os.fsdecode(b"bad-utf8-\xff\xfe.jpg"),

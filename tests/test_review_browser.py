@@ -16,13 +16,12 @@ from PIL import Image
 
 from blur.decode import read_photo
 from blur.pipeline import anonymise_file
+from conftest import require_command, require_module
 from review_helpers import EXACT, SAMPLES, SECRET_TEXT, call_json, changed_mask, face_png, faceless_png, start_server
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
-    pytest.skip("Debian's chromium and chromium-driver are not installed", allow_module_level=True)
-webdriver = pytest.importorskip("selenium.webdriver")
+CHROMIUM = require_command("chromium", "Debian's: apt-get install chromium chromium-driver")
+CHROMEDRIVER = require_command("chromedriver", "Debian's: apt-get install chromium chromium-driver")
+webdriver = require_module("selenium.webdriver", "in the test extra: pip install -e '.[test]'")
 from selenium.common.exceptions import NoAlertPresentException  # noqa: E402
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.actions.action_builder import ActionBuilder  # noqa: E402

@@ -17,7 +17,7 @@ from blur.decode import read_photo
 from blur.pipeline import Settings
 from blur.review import ReviewServer, ReviewSession
 from blur.review.requests import MAX_BODY_BYTES, BadRequest, json_depth, parse_json
-from blur.review.session import MAX_COVER, MAX_REGIONS, RegionEdit, reviewed_regions
+from blur.review.photos import MAX_COVER, MAX_REGIONS, RegionEdit, reviewed_regions
 from review_helpers import call, call_json, changed_mask, face_png, start_server
 
 
@@ -184,20 +184,18 @@ def test_export_takes_replace_as_a_boolean_only(server, photo_path):
 # --- item 14: bounded work, idle sockets, log lines -----------------------------------------------
 
 def test_deep_nesting_is_refused_quickly(server):
-    """The issue: deep nesting was a 500 (RecursionError in the parser)."""
+    """The issue: deep nesting was a 500 (RecursionError in the parser). It is refused by a linear
+    count of brackets, before any parser sees it (the time: benchmarks/review_bounds.py)."""
     for data in (b"[" * 200_000, b'{"regions": [[[[[]]]]]}', b'{"a": ' * 50_000):
-        started = time.monotonic()
-        status, _ = raw(server, "PUT", "api/photos/0", data)
-        assert status == 400 and time.monotonic() - started < 5
+        status, body = raw(server, "PUT", "api/photos/0", data)
+        assert status == 400 and b"nested deeper than the page ever sends" in body
 
 
 def test_json_depth_ignores_brackets_in_strings_and_stays_linear():
     assert json_depth(b'{"regions": [{"x0": 1}]}') == 3
     assert json_depth(b'{"source": "[[[[{{{{"}') == 1
     assert json_depth(b'{"source": "\\"[[["}') == 1
-    started = time.monotonic()
-    assert json_depth(b'"\\"' * 600_000) == 0  # unterminated strings do not make the scan quadratic
-    assert time.monotonic() - started < 2
+    assert json_depth(b'"\\"' * 600_000) == 0  # an unterminated string (linear: benchmarks/review_bounds.py)
     with pytest.raises(BadRequest):
         parse_json(b'{"regions": [{"x0": [1]}]}')
 
@@ -208,15 +206,19 @@ def test_a_body_larger_than_the_cap_is_refused_without_being_read(server):
     assert answer.startswith(b"HTTP/1.0 413")  # at once, not after 2 MB that never come
 
 
-def test_too_many_regions_are_refused(server):
-    """The issue: a preview with 10,000 regions pinned a core for 12 minutes."""
+def test_too_many_regions_are_refused(server, monkeypatch):
+    """The issue: a preview with 10,000 regions pinned a core for 12 minutes. Now refused before any
+    pixel is touched."""
+    import blur.review.session
+
+    fills = []
+    anonymise = blur.review.session.anonymise
+    monkeypatch.setattr(blur.review.session, "anonymise", lambda *args, **kw: fills.append(1) or anonymise(*args, **kw))
     box = {"x0": 10, "y0": 10, "x1": 20, "y1": 20}
-    started = time.monotonic()
     status, answer = call_json(server, "POST", "api/photos/0/preview", {"regions": [box] * (MAX_REGIONS + 1)})
-    assert status == 400 and "at most" in answer["error"]
-    assert time.monotonic() - started < 10
+    assert status == 400 and "at most" in answer["error"] and fills == []
     status, _, _ = call(server, "POST", "api/photos/0/preview", {"regions": [box] * MAX_REGIONS})
-    assert status == 200
+    assert status == 200 and fills == [1]
 
 
 def test_boxes_covering_the_photo_many_times_over_are_refused(server):
@@ -244,9 +246,7 @@ def test_an_idle_connection_is_closed(photo_path):
     server.start()
     try:
         with socket.create_connection(("127.0.0.1", server.port), timeout=10) as connection:
-            started = time.monotonic()
-            assert connection.recv(1024) == b""  # closed by the server, not by our own timeout
-            assert time.monotonic() - started < 5
+            assert connection.recv(1024) == b""  # closed by the server: our own timeout would raise
         with socket.create_connection(("127.0.0.1", server.port), timeout=10) as connection:
             connection.sendall(f"PUT /{server.token}/api/photos/0 HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
                                "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{".encode())
@@ -276,8 +276,9 @@ def test_a_request_trickling_in_is_cut_off_once_its_time_is_up(photo_path):
                         answer = connection.recv(4096)
                     except TimeoutError:
                         pass
-                waited = time.monotonic() - started
-                assert answer is not None and 0.9 < waited < 4, (cut_in, waited, sent)  # not the 5-s idle limit
+                # Cut off while bytes still came every 0.1 s (so not by the 5-s idle limit), before the
+                # request was whole: by the request's own time limit.
+                assert answer is not None and sent < len(request) - 1, (cut_in, sent)
                 assert answer == b"" if cut_in == "headers" else answer.startswith(b"HTTP/1.0 400")
     finally:
         server.stop()
@@ -313,8 +314,10 @@ def test_a_page_that_hangs_up_gives_one_line_and_no_traceback(server, caplog, ca
     """The issue: BrokenPipe tracebacks reached the terminal when the page went away mid-answer."""
     working, hung_up = threading.Event(), threading.Event()
     preview = server.session.preview
+    handler = []
 
     def slow_preview(index):
+        handler.append(threading.current_thread())
         working.set()
         hung_up.wait(10)
         return preview(index)
@@ -328,10 +331,7 @@ def test_a_page_that_hangs_up_gives_one_line_and_no_traceback(server, caplog, ca
         connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         connection.close()  # a reset: the preview's answer has nowhere to go
         hung_up.set()
-        deadline = time.monotonic() + 20
-        while not [r for r in caplog.records if r.name == "blur.review"] and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.3)
+        handler[0].join(20)  # the request's thread has said all it will say
     lines = [r.getMessage() for r in caplog.records if r.name == "blur.review"]
     assert len(lines) == 1 and "closed the connection" in lines[0], lines
     assert "Traceback" not in capfd.readouterr().err

@@ -12,11 +12,13 @@ import av
 import numpy as np
 import pytest
 
-from blur.batch import Status, plan_jobs
+from blur.jobs import plan_jobs
+from blur.report import Status
 from blur.errors import UnreadableVideo
 from blur.pipeline import Settings
 from blur.video import VideoSettings, anonymise_video_file
 from blur.video.split import anonymise_time_range, join_segments, plan_time_ranges
+from conftest import require_module
 from test_video_time import scenery
 from video_helpers import moving_face_frames
 
@@ -114,7 +116,7 @@ def test_a_short_video_is_one_range_and_a_cut_file_fails_before_any_work(tmp_pat
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    pytest.importorskip("distributed", reason="needs the cluster extra: pip install -e '.[cluster]'")
+    require_module("distributed", "the cluster extra: pip install -e '.[cluster]'")
     from cluster_helpers import local_dask_cluster
 
     with local_dask_cluster(tmp_path_factory.mktemp("dask")) as running:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -14,8 +15,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from blur.batch import Status
-from blur.watch import REPORT_NAME, STATE_NAME, Fingerprint, SettleTracker, is_candidate, records_folder, watch_folder
+from blur.report import Status
+from blur.watch import REPORT_NAME, STATE_NAME, SizeAndTime, SettleTracker, is_candidate, records_folder, watch_folder
 from conftest import unlinked_size
 from video_helpers import moving_face_frames, write_video
 
@@ -59,6 +60,12 @@ def wait_for(path: Path) -> None:
         time.sleep(0.05)
 
 
+def cpu_seconds(pid: int) -> float:
+    """The CPU time the process `pid` has used so far (Linux: /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def outputs(out_dir: Path) -> list[str]:
     """Every file in OUT: the copies, and nothing that names an original."""
     return sorted(str(p.relative_to(out_dir)) for p in out_dir.rglob("*") if p.is_file())
@@ -80,8 +87,10 @@ def test_a_file_copied_in_slowly_is_processed_once_complete(tmp_path):
     photo = small_photo("astronaut.jpg", tmp_path / "camera" / "IMG_0001.jpg", side=512).read_bytes()
     watcher = start_watch(in_dir, out_dir, settle=1.5)
     try:
-        (in_dir / "IMG_0002.jpg.part").write_bytes(photo)  # a copy tool's temporary name: never touched
-        (in_dir / ".IMG_0003.jpg").write_bytes(photo)  # hidden: never touched
+        # A copy tool's temporary name and a hidden file, never touched: complete at once and sorted
+        # before IMG_0001.jpg, they would be taken before it, so its report says they were not.
+        (in_dir / "IMG_0000.jpg.part").write_bytes(photo)
+        (in_dir / ".IMG_0003.jpg").write_bytes(photo)
         chunks = [photo[i:i + len(photo) // 5 + 1] for i in range(0, len(photo), len(photo) // 5 + 1)]
         with open(in_dir / "IMG_0001.jpg", "wb") as copy:
             for chunk in chunks:
@@ -90,7 +99,6 @@ def test_a_file_copied_in_slowly_is_processed_once_complete(tmp_path):
                 time.sleep(0.3)  # shorter than the settle time, as a slow network copy
                 assert outputs(out_dir) == [], "processed while still being copied"
         wait_for(report_path(out_dir))
-        time.sleep(0.5)  # a few more scans: nothing else may be picked up
     finally:
         status, stdout, stderr = stop_watch(watcher, signal.SIGTERM)
 
@@ -122,21 +130,22 @@ def test_nothing_is_processed_again_after_a_restart(tmp_path):
     assert sorted(line.split()[0] for line in stdout.splitlines()) == ["done", "done"]
     copies = {name: digest(out_dir / name) for name in outputs(out_dir)}
 
-    small_photo("astronaut.jpg", in_dir / "c.jpg")  # arrives while the watcher is down
+    # Arrives while the watcher is down. All three settle together and are taken in one pass, in
+    # order: a.jpg and day2/b.jpg would come back before it, so once it is done, they did not.
+    small_photo("astronaut.jpg", in_dir / "later.jpg")
     second = start_watch(in_dir, out_dir, settle=0.3)
     try:
-        wait_for(out_dir / "c.blurred.jpg")
-        time.sleep(1.0)  # several scans: a.jpg and b.jpg must not come back
+        wait_for(out_dir / "later.blurred.jpg")
     finally:
         status, stdout, _ = stop_watch(second, signal.SIGTERM)
 
     assert status == 0
     (line,) = stdout.splitlines()
-    assert line.startswith(f"done     {in_dir / 'c.jpg'} -> {out_dir / 'c.blurred.jpg'} (1 face")
-    assert outputs(out_dir) == ["a.blurred.jpg", "c.blurred.jpg", "day2/b.blurred.jpg"]
+    assert line.startswith(f"done     {in_dir / 'later.jpg'} -> {out_dir / 'later.blurred.jpg'} (1 face")
+    assert outputs(out_dir) == ["a.blurred.jpg", "day2/b.blurred.jpg", "later.blurred.jpg"]
     assert {name: digest(out_dir / name) for name in copies} == copies  # earlier copies untouched
     assert {name: entry["status"] for name, entry in report(out_dir).items()} == \
-        {"a.jpg": "done", "b.jpg": "done", "c.jpg": "done"}  # the report spans both runs
+        {"a.jpg": "done", "b.jpg": "done", "later.jpg": "done"}  # the report spans both runs
     assert {p.name: digest(p) for p in in_dir.rglob("*.jpg") if p.name in originals} == originals
 
 
@@ -222,10 +231,10 @@ def test_a_file_is_settled_only_after_it_stops_changing():
     growing = Path("a.jpg")
     for second, size in enumerate([10, 20, 30, 30, 30]):
         now[0] = float(second)
-        ready = tracker.settled({growing: Fingerprint(size, 1000 + size)})
+        ready = tracker.settled({growing: SizeAndTime(size, 1000 + size)})
         assert ready == ([growing] if second == 4 else [])
     now[0] = 5.0
-    assert tracker.settled({growing: Fingerprint(40, 1040)}) == []  # changed again: wait again
+    assert tracker.settled({growing: SizeAndTime(40, 1040)}) == []  # changed again: wait again
     assert tracker.settled({}) == []
 
 
@@ -265,10 +274,14 @@ def test_two_ctrl_c_during_a_photo_abandon_it_without_partial_output_and_a_resta
     with Image.open(SAMPLES / "crowd.png") as crowd:  # big enough to take a while
         crowd.convert("RGB").resize((2400, 1500)).save(tmp_path / ".incoming.jpg", quality=90)
     watcher = start_watch(in_dir, out_dir, settle=0.2)
+    working = cpu_seconds(watcher.pid)
     (tmp_path / ".incoming.jpg").rename(in_dir / "crowd.jpg")  # appears complete at once
-    time.sleep(1.0)  # settled and being processed by now (on a quiet machine)
+    deadline = time.monotonic() + WAIT
+    while cpu_seconds(watcher.pid) - working < 1.0:  # taken, and its faces being looked for
+        assert time.monotonic() < deadline and watcher.poll() is None
+        time.sleep(0.05)
     watcher.send_signal(signal.SIGINT)
-    time.sleep(0.2)
+    assert "stopping after the file in progress; Ctrl-C again" in watcher.stderr.readline()
     status, stdout, stderr = stop_watch(watcher, signal.SIGINT)
 
     assert status == 130, stderr
@@ -285,7 +298,6 @@ def test_two_ctrl_c_during_a_photo_abandon_it_without_partial_output_and_a_resta
     try:
         wait_for(out_dir / "crowd.blurred.jpg")
         wait_for(report_path(out_dir))
-        time.sleep(0.5)
     finally:
         status, stdout, _ = stop_watch(restarted, signal.SIGTERM)
     assert status == 0
@@ -343,3 +355,19 @@ def test_a_report_is_written_where_asked_and_refused_inside_the_output_folder_wi
     assert f"note: {out_dir / REPORT_NAME}, left by an earlier version, names every original" in note
     assert [f["status"] for f in json.loads((tmp_path / "reports" / "r.json").read_text())["files"]] == ["done"]
     assert outputs(out_dir) == ["a.blurred.jpg", REPORT_NAME]
+
+
+def test_the_report_keeps_each_photos_camera_step_and_each_videos_details_across_rewrites(tmp_path):
+    """The report is rewritten from the saved state after every file: what it said of the first file
+    (camera_unlinked for a photo, frames and sound for a video) must survive the rewrites."""
+    in_dir, out_dir = tmp_path / "in", tmp_path / "out"
+    small_photo("astronaut.jpg", in_dir / "a.jpg")
+    write_video(in_dir / "b.mp4", moving_face_frames(6, 120, 160, 48, 1)[0], rate=15)
+    small_photo("hopper-sideways.jpg", in_dir / "c.jpg")
+    outcomes = run_until(in_dir, out_dir, 3)
+    assert [o.status for o in outcomes] == [Status.DONE] * 3
+    files = report(out_dir)
+    assert files["a.jpg"]["camera_unlinked"] is True and "video" not in files["a.jpg"]
+    assert files["c.jpg"]["camera_unlinked"] is True
+    assert files["b.mp4"]["video"]["frames"] == 6 and files["b.mp4"]["video"]["audio"] is False
+    assert files["b.mp4"]["camera_unlinked"] is None

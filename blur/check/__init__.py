@@ -9,37 +9,27 @@ Faces are a gate: every candidate the default detector (its full views, its defa
 would destroy fails the check, unless its middle carries the stripes of a region the tool destroyed.
 A second opinion points at what the pipeline may have missed, ranked, without failing the check.
 
-Before every write, the pipeline runs `verify_no_metadata` on the encoded bytes.
+The walk is blur.formats' reader of each format (blur.containers); before every write, the pipeline
+runs the same walk on the encoded bytes (blur.encode.verify_no_metadata).
 """
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..decode import DEFAULT_MAX_PIXELS, decode_photo, max_file_bytes, read_file, sniff_bytes
+from ..containers.findings import Finding
+from ..decode import DEFAULT_MAX_PIXELS, decode_photo, max_file_bytes, read_file
 from ..detect import Detection
-from ..errors import BlurError, UnreadableImage, VerificationFailed
-from .bmp import bmp_findings
+from ..encode import verify_no_metadata
+from ..errors import BlurError
+from ..formats import find_metadata, image_format
 from .faces import FaceCandidate, Maybe, find_face_candidates, look_for_faces, looks_destroyed
-from .findings import Finding
-from .gif import gif_findings
-from .heif import heif_findings
-from .jpeg import jpeg_findings
-from .png import png_findings
-from .tiff import tiff_findings
-from .webp import webp_findings
 
 __all__ = [
     "CheckReport", "FaceCandidate", "Finding", "Maybe", "check_file", "check_photo", "find_face_candidates",
     "find_metadata", "image_format", "look_for_faces", "looks_destroyed", "verify_no_metadata",
 ]
-
-_READERS = {"JPEG": jpeg_findings, "PNG": png_findings, "WEBP": webp_findings, "TIFF": tiff_findings,
-            "GIF": gif_findings, "BMP": bmp_findings, "HEIF": heif_findings}
-"""One reader per container format, each walking the file's own structure."""
-
 
 @dataclass(frozen=True)
 class CheckReport:
@@ -98,31 +88,3 @@ def check_photo(
             look = look_for_faces(pixels, bar)
             candidates, maybes = look.candidates, look.maybes
     return CheckReport(kind, metadata, candidates, error, maybes, pixels if keep_pixels else None)
-
-
-def verify_no_metadata(data: bytes) -> None:
-    """Raise VerificationFailed if the encoded `data` carries anything beyond the image itself."""
-    try:
-        findings = find_metadata(data)
-    except UnreadableImage as exc:
-        raise VerificationFailed(f"the encoded output cannot be checked for metadata ({exc})") from None
-    if findings:
-        listed = "; ".join(str(f) for f in findings)
-        raise VerificationFailed(f"the encoded output still carries metadata ({listed}), so it was not written")
-
-
-def image_format(data: bytes) -> str:
-    """The container format of `data`, from its first bytes: the parser `blur` would decode it with."""
-    kind = sniff_bytes(data[:16])
-    if kind is None:
-        raise UnreadableImage("not a photo in a format this check knows (JPEG, PNG, WebP, TIFF, GIF, BMP, HEIC)")
-    return kind
-
-
-def find_metadata(data: bytes) -> list[Finding]:
-    """Everything in `data` beyond the pixels and the format's basics, in file order."""
-    walker = _READERS[image_format(data)]
-    try:
-        return walker(data)
-    except (struct.error, IndexError, ValueError) as exc:
-        raise UnreadableImage(f"the file's structure is damaged ({exc}); it cannot be checked") from None

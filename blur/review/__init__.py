@@ -5,6 +5,7 @@
 """
 
 from .server import ReviewServer
-from .session import VIEW_LONG_SIDE, WEAK_SCORE, ReviewError, ReviewSession
+from .photos import WEAK_SCORE, ReviewError
+from .session import VIEW_LONG_SIDE, ReviewSession
 
 __all__ = ["ReviewServer", "ReviewSession", "ReviewError", "VIEW_LONG_SIDE", "WEAK_SCORE"]

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..anonymise import Method
 from ..regions import Shape
-from .session import PERSON, Changes, RegionEdit
+from .photos import PERSON, Changes, RegionEdit
 
 MAX_BODY_BYTES = 2 << 20
 """The largest body read: a few thousand boxes. A longer one is refused before it is read."""

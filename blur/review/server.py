@@ -32,7 +32,8 @@ from urllib.parse import urlsplit
 from ..errors import BlurError, OutputExists
 from .requests import MAX_BODY_BYTES, BadRequest, is_json_content_type, parse_changes, parse_export, parse_json, \
     parse_photos_query
-from .session import InvalidChange, NoSuchPhoto, ReviewError, ReviewSession
+from .photos import InvalidChange, NoSuchPhoto, ReviewError
+from .session import ReviewSession
 
 log = logging.getLogger("blur.review")
 log.addHandler(logging.NullHandler())  # the library prints nothing; `blur review` shows these lines

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import av
 
-from ..check import Finding, find_face_candidates
+from ..check import find_face_candidates
+from ..containers.findings import Finding
 from ..detect import Detection, Detector
 from ..errors import BlurError, UnreadableVideo, VerificationFailed
 from .decode import VideoLimits, VideoReader, picture_stream

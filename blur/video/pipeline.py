@@ -25,11 +25,12 @@ from typing import Callable, Iterator
 import numpy as np
 
 from ..anonymise import anonymise, fresh_rng
-from ..detect import Detector
+from ..detect import Detection, Detector
 from ..encode import atomic_output
 from ..errors import InvalidSetting, OutputError, OutputExists, UnreadableVideo
 from ..pipeline import Settings, _same_file
 from ..regions import Region, pad_detection
+from ..stop import StopRequest
 from .decode import VideoLimits, VideoReader
 from .encode import VideoWriter
 from .looks import CHANGE_DELAY, COARSE_FACE, ENTER_DELAY, REFRESH, LookPlanner, lookahead
@@ -135,7 +136,7 @@ def anonymise_video_file(
     detector: Detector | None = None,
     rng: np.random.Generator | None = None,
     progress: Callable[[Progress], None] | None = None,
-    stop: Callable[[], bool] | None = None,
+    stop: StopRequest | None = None,
 ) -> VideoResult:
     """Anonymise the video at `source` into a fresh MP4 at `destination`, or raise a BlurError.
 
@@ -143,7 +144,7 @@ def anonymise_video_file(
     detector with partial looks (`candidates`, `bars` and a `pyramid`, as CenterFace has) looks
     closely only where it must (blur.video.looks); any other detector looks at every frame whole.
     Nothing is written unless every frame was anonymised, the result passed `verify_video_output`,
-    and `stop` (checked every frame) stayed false: once it is true, Stopped is raised and no file is
+    and `stop` (checked every frame) was not set: once it is, Stopped is raised and no file is
     left, as on Ctrl-C (KeyboardInterrupt) or any other exception.
     """
     source, destination = Path(source), Path(destination)
@@ -164,7 +165,7 @@ def anonymise_video_file(
         decoded = _prefetched(reader.packets(), 4)
         try:
             for kind, item, index in decoded:
-                if stop is not None and stop():
+                if stop is not None and stop.is_set():
                     raise Stopped
                 if kind == "audio":
                     if writer is not None:
@@ -311,20 +312,10 @@ def frame_regions(boxes: np.ndarray, height: int, width: int, padding: float) ->
     """The padded, snapped regions to destroy for N×5 boxes (x0, y0, x1, y1, score) in a frame."""
     regions = []
     for x0, y0, x1, y1, score in boxes:
-        region = snapped(pad_detection(_Box(x0, y0, x1, y1, score), padding))
+        region = snapped(pad_detection(Detection(x0, y0, x1, y1, score, "video"), padding))
         if region.x1 > 0 and region.y1 > 0 and region.x0 < width and region.y0 < height:
             regions.append(region)
     return regions
-
-
-@dataclass(frozen=True)
-class _Box:
-    x0: float
-    y0: float
-    x1: float
-    y1: float
-    score: float
-    source: str = "video"
 
 
 def _prefetched(items: Iterator, ahead: int) -> Iterator:

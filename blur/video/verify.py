@@ -14,7 +14,7 @@ from typing import BinaryIO, Iterator
 
 import av
 
-from ..check import Finding
+from ..containers.findings import Finding
 from ..errors import VerificationFailed
 
 CONTAINERS = {"moov", "trak", "edts", "mdia", "minf", "dinf", "stbl", "udta"}
@@ -44,7 +44,7 @@ SMALL = 1 << 20
 
 
 @dataclass(frozen=True)
-class Box:
+class Mp4Box:
     path: str
     """Its types from the top, joined by '/': 'moov/trak/tkhd'."""
     offset: int
@@ -53,7 +53,7 @@ class Box:
     """Its content after the header, for leaves up to SMALL bytes (else empty)."""
 
 
-def walk_boxes(handle: BinaryIO, start: int = 0, end: int | None = None, parent: str = "") -> Iterator[Box]:
+def walk_boxes(handle: BinaryIO, start: int = 0, end: int | None = None, parent: str = "") -> Iterator[Mp4Box]:
     """Every box between `start` and `end` of the file, depth first; VerificationFailed if the
     structure does not add up (a box running past its parent, a size under its header)."""
     if end is None:
@@ -81,7 +81,7 @@ def walk_boxes(handle: BinaryIO, start: int = 0, end: int | None = None, parent:
         if name in HEADER_BYTES or name not in CONTAINERS and name not in ("mdat", "free") and size - header_size <= SMALL:
             handle.seek(body)
             payload = handle.read(min(size - header_size, SMALL))
-        yield Box(path, position, size, payload)
+        yield Mp4Box(path, position, size, payload)
         if name in CONTAINERS:
             yield from walk_boxes(handle, body, position + size, path)
         elif name in HEADER_BYTES and _header_bytes(name, payload) <= size - header_size:
@@ -110,7 +110,7 @@ def find_box_problems(path: str | Path) -> list[Finding]:
     return findings
 
 
-def _box_problem(box: Box) -> str | None:
+def _box_problem(box: Mp4Box) -> str | None:
     name = box.path.rsplit("/", 1)[-1]
     if name not in CONTAINERS and name not in HEADER_BYTES and name not in LEAVES:
         return KNOWN_BOXES.get(name, "a box not needed for the pictures or sound (metadata, another track, ...)")
