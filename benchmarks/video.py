@@ -1,7 +1,7 @@
 """Videos: faces destroyed in every frame, frames that leak a face, collateral and speed, next to deface.
 
     .venv/bin/python benchmarks/video.py [--data ../shared/data/wider-native-dev] [--frames 60] [--no-deface]
-                                         [--precision bf16 f32] [--refresh N ...] [--only NAME ...]
+                                         [--precision auto f32] [--refresh N ...] [--only NAME ...]
 
 Builds test videos from real crowd photos in the WIDER FACE layout (read from --data, never
 copied; skips cleanly when absent), each with its ground truth per frame:
@@ -95,7 +95,8 @@ def visible(box: list[float], width: int, height: int, hidden: tuple[int, int, i
     return True
 
 
-def write_frames(path: Path, frames, rate: int = 30) -> None:
+def write_frames(path: Path, frames, rate: int = 30, options: dict | None = None) -> None:
+    """An H.264 MP4 of RGB frames (any iterable), as a phone would write it."""
     with av.open(str(path), "w") as container:
         stream = None
         for i, frame in enumerate(frames):
@@ -103,7 +104,7 @@ def write_frames(path: Path, frames, rate: int = 30) -> None:
                 stream = container.add_stream("libx264", rate=rate)
                 stream.height, stream.width = frame.shape[:2]
                 stream.pix_fmt = "yuv420p"
-                stream.codec_context.options = {"crf": "18", "preset": "veryfast"}
+                stream.codec_context.options = options or {"crf": "18", "preset": "veryfast"}
             video_frame = av.VideoFrame.from_ndarray(frame, format="rgb24")
             video_frame.pts, video_frame.time_base = i, Fraction(1, rate)
             for packet in stream.encode(video_frame):
@@ -190,18 +191,7 @@ def measured(command: list[str], env: dict | None = None) -> dict:
     """Wall and CPU seconds and peak memory (MB) of one child process (benchmarks.wider.run_measured)."""
     from benchmarks.wider import run_measured
 
-    if env is None:
-        return run_measured(command)
-    saved = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)
-    try:
-        return run_measured(command)
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    return run_measured(command, None if env is None else {**os.environ, **env})
 
 
 def floor_run(source: Path, destination: Path) -> None:
@@ -300,7 +290,7 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--frames", type=int, default=60, help="frames per 1080p video (4K: a quarter as many)")
     parser.add_argument("--no-deface", action="store_true")
-    parser.add_argument("--precision", nargs="+", default=["bf16", "f32"], choices=["bf16", "f32"],
+    parser.add_argument("--precision", nargs="+", default=["auto", "f32"], choices=["auto", "f32"],
                         help="run blur with BLUR_PRECISION set to each (bf16 falls back to f32 where the CPU lacks it)")
     parser.add_argument("--refresh", type=int, nargs="*", default=[],
                         help="also run blur on the 1080p pan and obstacle looking closely every N frames, for each N")

@@ -19,7 +19,6 @@ import os
 import sys
 import tempfile
 import time
-from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -30,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
+from benchmarks.video import write_frames  # noqa: E402
 from benchmarks.wider import box_ssim, grey  # noqa: E402
 
 
@@ -45,13 +45,10 @@ def write_long_video(path: Path, minutes: float, width: int, height: int, rate: 
 
     still = street(height, width)
     faces = [astronaut_face(size) for size in (24, 40, 64)]
-    frames = round(minutes * 60 * rate)
     boxes = []
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=rate)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.codec_context.options = {"g": str(2 * rate), "preset": "veryfast", "crf": "20"}
-        for index in range(frames):
+
+    def frames():
+        for index in range(round(minutes * 60 * rate)):
             frame = still.copy()
             shown = []
             for number, face in enumerate(faces):
@@ -62,12 +59,9 @@ def write_long_video(path: Path, minutes: float, width: int, height: int, rate: 
                 frame[y : y + size, x : x + size] = face
                 shown.append([x, y, size, size])
             boxes.append(shown)
-            picture = av.VideoFrame.from_ndarray(frame, format="rgb24")
-            picture.pts, picture.time_base = index, Fraction(1, rate)
-            for packet in stream.encode(picture):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+            yield frame
+
+    write_frames(path, frames(), rate, {"g": str(2 * rate), "preset": "veryfast", "crf": "20"})
     return boxes
 
 

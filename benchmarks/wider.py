@@ -126,12 +126,12 @@ def recall_figures(counts: dict[str, list[int]]) -> dict:
 def run_measured(command: list[str], env: dict | None = None) -> dict:
     """Wall and CPU seconds and peak resident memory (MB) of one child process."""
     started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    stderr = process.stderr.read()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    output = process.stdout.read()
     _, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode:
-        raise SystemExit(f"{command[0]} failed ({process.returncode}): {stderr.decode(errors='replace')[-2000:]}")
+        raise SystemExit(f"{command[0]} failed ({process.returncode}): {output.decode(errors='replace')[-2000:]}")
     return {"wall": time.perf_counter() - started, "cpu": usage.ru_utime + usage.ru_stime,
             "peak_mb": usage.ru_maxrss / 1024}
 

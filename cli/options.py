@@ -21,6 +21,7 @@ from typing import Callable, NoReturn, Sequence, TextIO
 from blur.anonymise import Method
 from blur.decode import DEFAULT_MAX_PIXELS
 from blur.detect import DEFAULT_DETECTOR, DETECTORS
+from blur.detect.engines import requested_precision
 from blur.encode import DEFAULT_QUALITY
 from blur.errors import InvalidSetting
 from blur.pipeline import Settings, check_setting
@@ -66,6 +67,7 @@ def read_arguments(parser: argparse.ArgumentParser, argv: list[str], stderr: Tex
         return args
     try:
         settings = settings_from(args)
+        requested_precision()  # BLUR_PRECISION, read when a detector is built: a typo fails here, not per file
     except InvalidSetting as exc:
         print(f"{parser.prog}: {exc}", file=stderr)
         return ExitStatus.USAGE

@@ -522,3 +522,11 @@ def test_a_file_with_no_video_picture_fails_with_one_clear_line_in_blur_and_chec
     assert out.getvalue().splitlines() == [f"ERROR    {path}: no video picture in this file"]
     assert "0 clean, 0 with something found, 1 could not be checked" in err.getvalue()
     assert [p.name for p in tmp_path.iterdir()] == [name]
+
+
+def test_an_unknown_precision_is_a_usage_error_before_a_video_is_opened(planted, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("BLUR_PRECISION", "bf16")
+    assert main([str(planted), "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "BLUR_PRECISION must be one of auto, f32" in err and "FAILED" not in err
+    assert not (tmp_path / "out").exists()
