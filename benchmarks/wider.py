@@ -255,9 +255,11 @@ def _decode_seconds(folder: Path) -> float:
 
 
 def build_composites(data: Path, folder: Path) -> Path:
-    if not COMPOSER.is_file():
+    # The composer lies beside the data (shared/data/SET, shared/tools), wherever the checkout is.
+    composer = next((c for c in (data.resolve().parent.parent / "tools" / COMPOSER.name, COMPOSER) if c.is_file()), COMPOSER)
+    if not composer.is_file():
         raise SystemExit(f"skipped: {COMPOSER} is not here to build the 12-MP composites")
-    subprocess.run([sys.executable, str(COMPOSER), str(data), str(folder)], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([sys.executable, str(composer), str(data), str(folder)], check=True, stdout=subprocess.DEVNULL)
     return folder
 
 

@@ -15,6 +15,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.wider import box_ssim, context_mask, evaluate, grey, ssim_map  # noqa: E402
+from benchmarks.plot_recall import BLUR_COLOURS, DEFACE_COLOUR  # noqa: E402
+from benchmarks.wider import BUCKETS  # noqa: E402
+from conftest import require_module  # noqa: E402
 
 FACE_BOX = [190, 70, 70, 100]  # x, y, width, height of the face in samples/astronaut.jpg
 
@@ -84,3 +87,34 @@ def test_benchmark_skips_without_its_dataset(tmp_path):
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "wider.py"), "--data", str(tmp_path / "absent")],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.startswith("skipped: no dataset")
+
+
+def wider_result(blur_percent: float, deface_percent: float) -> dict:
+    """wider.py's JSON, cut to what the plot reads, with the same share in every bin."""
+    def figures(percent):
+        return {label: {"destroyed": round(percent), "faces": 100, "percent": percent} for _, _, label in BUCKETS}
+
+    return {"photos": 2, "megapixels": 12.19, "tool": figures(blur_percent), "tools": {"bf16": figures(blur_percent)},
+            "deface": figures(deface_percent)}
+
+
+def colour_pixels(png: Path, colour: str) -> int:
+    pixels = np.asarray(Image.open(png).convert("RGB")).reshape(-1, 3)
+    return int((np.abs(pixels.astype(int) - [int(colour[i:i + 2], 16) for i in (1, 3, 5)]).sum(axis=1) < 8).sum())
+
+
+def test_the_recall_plot_draws_each_tool_s_share_from_wider_s_json(tmp_path):
+    require_module("matplotlib", "pip install -e '.[benchmarks]'")
+    png = tmp_path / "recall.png"
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "plot_recall.py"), "-", "-o", str(png)],
+                          input=json.dumps(wider_result(100.0, 50.0)), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    blur, deface = colour_pixels(png, BLUR_COLOURS[0]), colour_pixels(png, DEFACE_COLOUR)
+    assert deface > 1000 and 1.8 < blur / deface < 2.2  # bars as tall as the shares, in every bin
+
+
+def test_the_recall_plot_says_so_when_wider_found_no_data(tmp_path):
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "plot_recall.py"), "-", "-o", str(tmp_path / "r.png")],
+                          input="skipped: no dataset at /absent (expected images/ and faces.json)\n",
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "skipped: no dataset" in done.stderr and not (tmp_path / "r.png").exists()

@@ -277,10 +277,10 @@ def test_the_summary_says_once_that_the_copies_are_a_little_smaller(photos, tmp_
     assert code == ExitStatus.OK and "smaller" not in err
 
 
-def test_help_and_readme_say_the_same_of_fast():
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+def test_help_and_user_guide_say_the_same_of_fast():
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "user-guide.md").read_text()
     (claim,) = re.findall(r"\| `--fast` \| the same as `--min-face 20`: (about [\d.]+ times quicker on 12-MP photos)",
-                          readme)
+                          guide)
     assert claim in " ".join(build_parser().format_help().split())
 
 
