@@ -100,7 +100,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=60.0, help="length of a time range")
     args = parser.parse_args()
     width, height = map(int, args.size.split("x"))
-    from blur.batch import plan_jobs
+    from blur.jobs import plan_jobs
     from blur.cluster import run_on_cluster
     from blur.pipeline import Settings
     from blur.video import VideoSettings, anonymise_video_file

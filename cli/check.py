@@ -153,7 +153,7 @@ def _box_list(d) -> list[float]:
 
 
 def _photo_record(path: Path, report: CheckReport, numbers) -> dict:
-    """One photo as --json gives it (see README: the schema)."""
+    """One photo as --json gives it (see docs/check.md: the schema)."""
     return _record(path, "photo", report, report.candidates is not None, [(d, None) for d in report.faces],
                    report.maybes, numbers)
 
