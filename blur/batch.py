@@ -18,13 +18,14 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
+from .decode import read_photo
 from .detect import Detector
 from .encode import remove_stale_temporaries
 from .errors import BlurError, OutputExists
 from .formats import PHOTO_FORMATS
 from .jobs import Job
 from .kinds import Kind
-from .pipeline import Settings, anonymise_file
+from .pipeline import Settings, anonymise_file, find_regions
 from .report import Outcome, Status, describe_processing, face_records, people_seen
 from .stop import StopRequest
 from .video.pipeline import Progress, Stopped, VideoSettings, anonymise_video_file, describe_video_processing
@@ -175,6 +176,7 @@ def _run_photos(jobs: list[Job], settings: Settings, *, workers: int | None, ove
         return
     settings.load_detector()  # a missing model is one clear error here, not a crash in every worker
     queued = deque(jobs)
+    existed = {job.destination: os.path.lexists(job.destination) for job in jobs}  # before any worker writes
     suspects: deque[Job] = deque()
     running: dict[Future, tuple[Job, bool]] = {}
     executor: ProcessPoolExecutor | None = None
@@ -188,10 +190,10 @@ def _run_photos(jobs: list[Job], settings: Settings, *, workers: int | None, ove
                 )
             if suspects and not running:
                 job = suspects.popleft()
-                running[_submit(executor, job, overwrite)] = (job, True)
+                running[_submit(executor, job, overwrite, existed[job.destination])] = (job, True)
             while queued and not suspects and len(running) < workers:
                 job = queued.popleft()
-                running[_submit(executor, job, overwrite)] = (job, False)
+                running[_submit(executor, job, overwrite, existed[job.destination])] = (job, False)
             done, _ = wait_futures(running, return_when=FIRST_COMPLETED)
             crashed = []
             for future in done:
@@ -211,12 +213,12 @@ def _run_photos(jobs: list[Job], settings: Settings, *, workers: int | None, ove
             executor.shutdown(wait=True, cancel_futures=True)
 
 
-def _submit(executor: ProcessPoolExecutor, job: Job, overwrite: bool) -> Future:
+def _submit(executor: ProcessPoolExecutor, job: Job, overwrite: bool, existed: bool) -> Future:
     # Worker processes are started inside submit. With Ctrl-C blocked (not ignored: a blocked
     # signal waits, it is not lost) they start with it blocked too, so an early Ctrl-C cannot
     # kill half-started workers with tracebacks; each then ignores it in _start_worker.
     with _sigint_blocked():
-        return executor.submit(_worker_job, job, overwrite)
+        return executor.submit(_worker_job, job, overwrite, existed)
 
 
 @contextmanager
@@ -246,6 +248,30 @@ def _outcome_of(future: Future, job: Job, settings: Settings) -> Outcome:
     return Outcome(job.source, None, Status.FAILED, [], settings.method.value, error)
 
 
+def run_job_again(job: Job, settings: Settings, *, overwrite: bool, existed: bool, detector: Detector) -> Outcome:
+    """`run_job` for a job that may have been run before in this batch by a worker that was lost.
+
+    `existed` says whether the job's output was there before the batch. If not, an output found in
+    place was written by the lost worker's attempt at this very job: it is complete (writes are
+    atomic), so the job is done; its faces are found again (detection is deterministic) for the report,
+    in the original's pixels (that attempt's random crop, blur.fingerprint, is not known and not needed).
+    """
+    outcome = run_job(job, settings, overwrite=overwrite, detector=detector)
+    if outcome.status is Status.SKIPPED and not existed:
+        return _done_by_earlier_attempt(job, outcome, settings, detector)
+    return outcome
+
+
+def _done_by_earlier_attempt(job: Job, skipped: Outcome, settings: Settings, detector: Detector) -> Outcome:
+    try:
+        photo = read_photo(job.source, max_pixels=settings.max_pixels)
+        regions = find_regions(photo.pixels, settings, detector)
+    except BlurError as exc:
+        return Outcome(job.source, None, Status.FAILED, [], skipped.method, str(exc), skipped.seconds)
+    return Outcome(job.source, skipped.destination, Status.DONE, face_records(regions), skipped.method, None,
+                   skipped.seconds, describe_processing(settings, detector), camera_unlinked=not settings.keep_geometry)
+
+
 _worker_settings: Settings | None = None
 _worker_detector: Detector | None = None
 
@@ -261,6 +287,6 @@ def _start_worker(settings: Settings, workers: int) -> None:
     _worker_detector = settings.open_detector(threads)
 
 
-def _worker_job(job: Job, overwrite: bool) -> Outcome:
+def _worker_job(job: Job, overwrite: bool, existed: bool) -> Outcome:
     assert _worker_settings is not None
-    return run_job(job, _worker_settings, overwrite=overwrite, detector=_worker_detector)
+    return run_job_again(job, _worker_settings, overwrite=overwrite, existed=existed, detector=_worker_detector)

@@ -25,14 +25,13 @@ import uuid
 from pathlib import Path
 from typing import Iterator
 
-from .batch import run_job
-from .decode import read_photo
+from .batch import run_job, run_job_again
 from .detect import Detector
 from .errors import BlurError, OutputExists
 from .jobs import Job
 from .kinds import Kind
-from .pipeline import Settings, find_regions
-from .report import Outcome, Status, describe_processing, face_records, people_seen
+from .pipeline import Settings
+from .report import Outcome, Status, describe_processing, people_seen
 from .stop import StopRequest
 from .video.pipeline import VideoSettings, describe_video_processing
 from .video.split import SEGMENT_SECONDS, RangeResult, TimeRange, anonymise_time_range, join_segments, plan_time_ranges
@@ -247,28 +246,9 @@ def _existing_outputs(jobs: list[Job]) -> list[bool]:
 
 
 def run_job_on_worker(job: Job, settings: Settings, overwrite: bool, existed: bool) -> Outcome:
-    """Run on a Dask worker: `run_job` with this thread's detector.
-
-    `existed` says whether the job's output was there before the batch. If not, an output found in
-    place was written by a lost worker's attempt at this very job: it is complete (writes are
-    atomic), so the job is done; its faces are found again (detection is deterministic) for the report,
-    in the original's pixels (that attempt's random crop, blur.fingerprint, is not known and not needed).
-    """
-    detector = _detector_for(settings)
-    outcome = run_job(job, settings, overwrite=overwrite, detector=detector)
-    if outcome.status is Status.SKIPPED and not existed:
-        return _done_by_earlier_attempt(job, outcome, settings, detector)
-    return outcome
-
-
-def _done_by_earlier_attempt(job: Job, skipped: Outcome, settings: Settings, detector: Detector) -> Outcome:
-    try:
-        photo = read_photo(job.source, max_pixels=settings.max_pixels)
-        regions = find_regions(photo.pixels, settings, detector)
-    except BlurError as exc:
-        return Outcome(job.source, None, Status.FAILED, [], skipped.method, str(exc), skipped.seconds)
-    return Outcome(job.source, skipped.destination, Status.DONE, face_records(regions), skipped.method, None,
-                   skipped.seconds, describe_processing(settings, detector), camera_unlinked=not settings.keep_geometry)
+    """Run on a Dask worker: `run_job_again` (a retried job may find a lost worker's output) with
+    this thread's detector."""
+    return run_job_again(job, settings, overwrite=overwrite, existed=existed, detector=_detector_for(settings))
 
 
 _thread_state = threading.local()

@@ -270,7 +270,10 @@ FAULT_HOOK = textwrap.dedent(
     def write_atomically(data, destination, **options):
         if "crash-in-write" in destination.name and _in_worker():
             os.fsync = lambda fd: os.kill(os.getpid(), signal.SIGKILL)
-        return _write(data, destination, **options)
+        written = _write(data, destination, **options)
+        if "crash-after-write" in destination.name and _in_worker():
+            os.kill(os.getpid(), signal.SIGKILL)  # the copy is whole, but its outcome never comes back
+        return written
 
     blur.decode.decode_photo, blur.pipeline.write_atomically = decode_photo, write_atomically
     """
@@ -282,6 +285,20 @@ def with_fault_hook(tmp_path: Path, delay: float = 0.0) -> dict[str, str]:
     (tmp_path / "hook").mkdir(exist_ok=True)
     (tmp_path / "hook" / "sitecustomize.py").write_text(FAULT_HOOK)
     return {**os.environ, "PYTHONPATH": str(tmp_path / "hook"), "BLUR_TEST_DELAY": str(delay)}
+
+
+def test_a_photo_whose_worker_died_after_writing_it_is_reported_done_not_skipped(tmp_path):
+    originals = photo_folder(tmp_path / "in", 2, width=64, height=48)
+    (tmp_path / "in" / "crash-after-write.jpg").write_bytes(noisy_jpeg(97, 64, 48))
+    run = subprocess.run(
+        BLUR + [str(tmp_path / "in"), "-o", str(tmp_path / "out"), "-j", "2", "--report", str(tmp_path / "r.json")],
+        env=with_fault_hook(tmp_path), capture_output=True, text=True, timeout=240,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert len(assert_valid_outputs(tmp_path / "out")) == len(originals) + 1
+    files = {Path(r["input"]).name: r for r in json.loads((tmp_path / "r.json").read_text())["files"]}
+    assert files["crash-after-write.jpg"]["status"] == "done", files["crash-after-write.jpg"]
+    assert sorted(r["status"] for r in files.values()) == ["done"] * (len(originals) + 1)
 
 
 def test_a_worker_killed_mid_batch_fails_only_its_photo(tmp_path):
