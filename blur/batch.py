@@ -176,7 +176,7 @@ def _run_photos(jobs: list[Job], settings: Settings, *, workers: int | None, ove
         return
     settings.load_detector()  # a missing model is one clear error here, not a crash in every worker
     queued = deque(jobs)
-    existed = {job.destination: os.path.lexists(job.destination) for job in jobs}  # before any worker writes
+    existed = dict(zip((job.destination for job in jobs), existing_outputs(jobs)))  # before any worker writes
     suspects: deque[Job] = deque()
     running: dict[Future, tuple[Job, bool]] = {}
     executor: ProcessPoolExecutor | None = None
@@ -246,6 +246,24 @@ def _outcome_of(future: Future, job: Job, settings: Settings) -> Outcome:
     except Exception as exc:
         error = f"the worker processing this photo stopped ({type(exc).__name__}); nothing was written"
     return Outcome(job.source, None, Status.FAILED, [], settings.method.value, error)
+
+
+def existing_outputs(jobs: list[Job]) -> list[bool]:
+    """For each job, whether its output (its planned name: the job decided its format) exists before
+    the batch starts.
+
+    Only these are reported as skipped; an output that appears later was written by an earlier
+    attempt at the same job on a worker that was then lost. One directory listing per output folder.
+    """
+    listings: dict[Path, frozenset[str]] = {}
+    for job in jobs:
+        folder = job.destination.parent
+        if folder not in listings:
+            try:
+                listings[folder] = frozenset(os.listdir(folder))
+            except OSError:
+                listings[folder] = frozenset()
+    return [job.destination.name in listings[job.destination.parent] for job in jobs]
 
 
 def run_job_again(job: Job, settings: Settings, *, overwrite: bool, existed: bool, detector: Detector) -> Outcome:

@@ -25,7 +25,7 @@ import uuid
 from pathlib import Path
 from typing import Iterator
 
-from .batch import run_job, run_job_again
+from .batch import existing_outputs, run_job, run_job_again
 from .detect import Detector
 from .errors import BlurError, OutputExists
 from .jobs import Job
@@ -74,7 +74,7 @@ def run_on_cluster(
     videos = [job for job in jobs if not job.problem and job.kind is Kind.VIDEO]
     jobs = [job for job in jobs if not job.problem and job.kind is not Kind.VIDEO]
     absolute = [_absolute(job) for job in jobs]
-    existing = _existing_outputs(absolute)
+    existing = existing_outputs(absolute)
     batch = uuid.uuid4().hex[:12]
     pending: dict[object, int] = {}
     stopping = False
@@ -225,24 +225,6 @@ def _absolute(job: Job) -> Job:
     """The job with absolute paths, which mean the same on every machine of the cluster."""
     return dataclasses.replace(job, source=Path(os.path.abspath(job.source)),
                                destination=Path(os.path.abspath(job.destination)))
-
-
-def _existing_outputs(jobs: list[Job]) -> list[bool]:
-    """For each job, whether its output (its planned name: the job decided its format) exists before
-    the batch starts.
-
-    Only these are reported as skipped; an output that appears later was written by an earlier
-    attempt at the same job on a worker that was then lost. One directory listing per output folder.
-    """
-    listings: dict[Path, frozenset[str]] = {}
-    for job in jobs:
-        folder = job.destination.parent
-        if folder not in listings:
-            try:
-                listings[folder] = frozenset(os.listdir(folder))
-            except OSError:
-                listings[folder] = frozenset()
-    return [job.destination.name in listings[job.destination.parent] for job in jobs]
 
 
 def run_job_on_worker(job: Job, settings: Settings, overwrite: bool, existed: bool) -> Outcome:
